@@ -1,0 +1,110 @@
+#pragma once
+// Ternary matrix times quantized activations: GEMV (one token) and GEMM (a batch of tokens).
+//
+//   dot(t, i)  = sum_j trit(i, j) * q_t[j]                  exact int32, by the policy
+//   y(t, i)    = (sum_b float(dot_b(t, i)) * scale(i, b)) / s_t
+// where b runs over the scale blocks of row i (one block for per-matrix and per-row scales, so
+// y = float(dot) * gamma / s_t) and s_t is token t's absmax scale.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "activations.hpp"
+#include "error.hpp"
+#include "matrix_view.hpp"
+#include "simd/policy.hpp"
+#include "ternary_matrix.hpp"
+
+namespace ternary::inline v0 {
+
+namespace detail {
+
+template <packing P>
+const ternary_matrix_view<P>& as_view(const ternary_matrix_view<P>& w) { return w; }
+template <packing P>
+ternary_matrix_view<P> as_view(const ternary_matrix<P>& w) { return w.view(); }
+
+template <class Policy, packing P>
+void check_operands(const char* where, const ternary_matrix_view<P>& w, const activation_batch_view& x) {
+    if (!Policy::available()) {
+        fail<error>(where, "policy '", Policy::name, "' is not supported by this CPU");
+    }
+    if (w.cols() != x.cols()) {
+        fail<shape_error>(where, "the matrix has ", w.cols(), " columns but the activations have ",
+                          x.cols());
+    }
+}
+
+template <class T>
+void check_output(const char* where, matrix_view<T> out, std::size_t tokens, std::size_t rows) {
+    if (out.rows() != tokens || out.cols() != rows) {
+        fail<shape_error>(where, "output is ", out.rows(), " x ", out.cols(), ", expected ", tokens,
+                          " tokens x ", rows, " rows");
+    }
+}
+
+/// The float epilogue shared by every policy (see the top of this file).
+inline float rescale(const std::int32_t* block_dots, std::size_t blocks, const scales_view& scales,
+                     std::size_t row, float activation_scale) {
+    float acc = 0.0f;
+    for (std::size_t b = 0; b < blocks; ++b) acc += static_cast<float>(block_dots[b]) * scales(row, b);
+    return acc / activation_scale;
+}
+
+}  // namespace detail
+
+/// Matrices accepted by the products: a ternary_matrix_view or an owning ternary_matrix.
+template <class M>
+concept ternary_matrix_like = requires(const M& m) { detail::as_view(m); };
+
+/// Exact integer products without scales: out(t, i) = sum_j trit(i, j) * q_t[j]
+/// (out is tokens x rows).
+template <kernel_policy Policy = default_policy, ternary_matrix_like Matrix>
+void dot_products(matrix_view<std::int32_t> out, const Matrix& matrix, const activation_batch_view& x) {
+    const auto& w = detail::as_view(matrix);
+    detail::check_operands<Policy>("dot_products", w, x);
+    detail::check_output("dot_products", out, x.tokens(), w.rows());
+    std::vector<std::int32_t> dots(x.tokens() * w.rows());
+    Policy::block_dots(w, x, w.cols(), 0, w.rows(), dots.data());
+    for (std::size_t t = 0; t < x.tokens(); ++t) {
+        for (std::size_t i = 0; i < w.rows(); ++i) out(t, i) = dots[t * w.rows() + i];
+    }
+}
+
+/// Y = W X for a batch: out(t, i) is output i of token t (out is tokens x rows, any layout).
+template <kernel_policy Policy = default_policy, ternary_matrix_like Matrix>
+void gemm(matrix_view<float> out, const Matrix& matrix, const activation_batch_view& x) {
+    const auto& w = detail::as_view(matrix);
+    detail::check_operands<Policy>("gemm", w, x);
+    detail::check_output("gemm", out, x.tokens(), w.rows());
+    const std::size_t block_cols = w.scales().block_cols(w.cols());
+    const std::size_t blocks = w.scales().blocks_per_row(w.cols());
+    std::vector<std::int32_t> dots(x.tokens() * w.rows() * blocks);
+    Policy::block_dots(w, x, block_cols, 0, w.rows(), dots.data());
+    for (std::size_t t = 0; t < x.tokens(); ++t) {
+        for (std::size_t i = 0; i < w.rows(); ++i) {
+            out(t, i) = detail::rescale(&dots[(t * w.rows() + i) * blocks], blocks, w.scales(), i, x.scale(t));
+        }
+    }
+}
+
+/// y = W x for one token (x has exactly one token; out has rows() elements).
+template <kernel_policy Policy = default_policy, ternary_matrix_like Matrix>
+void gemv(std::span<float> out, const Matrix& matrix, const activation_batch_view& x) {
+    if (x.tokens() != 1) {
+        detail::fail<shape_error>("gemv", "needs one token, got ", x.tokens(), " (use gemm)");
+    }
+    gemm<Policy>(matrix_view<float>::row_major(out.data(), 1, out.size()), matrix, x);
+}
+
+/// y = W x, returned.
+template <kernel_policy Policy = default_policy, ternary_matrix_like Matrix>
+std::vector<float> gemv(const Matrix& matrix, const activation_batch_view& x) {
+    std::vector<float> out(detail::as_view(matrix).rows());
+    gemv<Policy>(std::span<float>(out), matrix, x);
+    return out;
+}
+
+}  // namespace ternary::inline v0

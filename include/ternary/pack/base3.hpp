@@ -1,0 +1,81 @@
+#pragma once
+// The base-3 packing: 5 weights per byte, 1.6 bits each (TQ1_0's encoding, formats.md 4.5).
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "packing.hpp"
+
+namespace ternary::inline v0 {
+
+namespace detail {
+
+/// The byte that stores the base-3 number n (0 <= n < 243): ceil(n * 256 / 243).
+constexpr std::uint8_t base3_encode(unsigned n) { return static_cast<std::uint8_t>((n * 256 + 242) / 243); }
+
+/// base3_is_encoding[b]: whether byte b is one of the 243 encodings.
+inline constexpr std::array<bool, 256> base3_is_encoding = [] {
+    std::array<bool, 256> table{};
+    for (unsigned n = 0; n < 243; ++n) table[base3_encode(n)] = true;
+    return table;
+}();
+
+}  // namespace detail
+
+/// Each row occupies ceil(cols / 5) bytes; byte b holds weights 5b .. 5b+4 as trits t = w + 1.
+/// The five trits form n = sum_k t_k * 3^(4-k) (first weight most significant, 0 <= n <= 242),
+/// stored as the 8-bit fixed-point fraction ceil(n * 256 / 243). Trit k comes back as
+/// ((byte * 3^k) mod 256 * 3) >> 8: multiplying by 3^k shifts the base-3 digits left, so the
+/// wanted digit becomes the top one, and * 3 >> 8 reads it. Multiplies and shifts only, so it
+/// vectorizes. Only 243 of the 256 byte values are encodings; the other 13 are invalid.
+/// A row whose length is not a multiple of 5 is padded with trit 1 (weight 0).
+struct base3 : row_wise_packing<base3> {
+    static constexpr std::string_view name = "base3";
+    static constexpr std::size_t weights_per_byte = 5;
+
+    static constexpr std::size_t row_bytes(std::size_t cols) {
+        return (cols + weights_per_byte - 1) / weights_per_byte;
+    }
+
+    static constexpr std::uint8_t encode(unsigned n) { return detail::base3_encode(n); }
+
+    /// Trit k (0 = first weight) of a byte, in {0, 1, 2}.
+    static constexpr unsigned trit(std::uint8_t byte, std::size_t k) {
+        constexpr std::array<unsigned, weights_per_byte> powers{1, 3, 9, 27, 81};
+        const unsigned shifted = (byte * powers[k]) & 0xFFu;
+        return (shifted * 3) >> 8;
+    }
+
+    static void encode_row(const std::int8_t* trits, std::size_t cols, std::uint8_t* out) {
+        for (std::size_t b = 0; b < row_bytes(cols); ++b) {
+            unsigned n = 0;
+            for (std::size_t k = 0; k < weights_per_byte; ++k) {
+                const std::size_t col = b * weights_per_byte + k;
+                n = n * 3 + (col < cols ? static_cast<unsigned>(trits[col] + 1) : 1u);
+            }
+            out[b] = encode(n);
+        }
+    }
+
+    static void decode_row(const std::uint8_t* in, std::size_t cols, std::int8_t* out) {
+        for (std::size_t col = 0; col < cols; ++col) {
+            const unsigned t = trit(in[col / weights_per_byte], col % weights_per_byte);
+            out[col] = static_cast<std::int8_t>(static_cast<int>(t) - 1);
+        }
+    }
+
+    static std::size_t first_invalid_byte(const std::uint8_t* in, std::size_t cols) {
+        for (std::size_t b = 0; b < row_bytes(cols); ++b) {
+            if (!detail::base3_is_encoding[in[b]]) return b;
+            for (std::size_t k = 0; k < weights_per_byte; ++k) {
+                const bool padding = b * weights_per_byte + k >= cols;
+                if (padding && trit(in[b], k) != 1) return b;
+            }
+        }
+        return row_bytes(cols);
+    }
+};
+
+}  // namespace ternary::inline v0

@@ -1,0 +1,17 @@
+#pragma once
+// Round half to even, as torch.round and ggml's nearest_int do (C's round() does not).
+
+#include <cmath>
+
+namespace ternary::inline v0 {
+
+/// Nearest integer, ties to even; independent of the floating-point rounding mode.
+inline float round_half_even(float x) {
+    const float nearest = std::round(x);  // ties away from zero
+    if (std::fabs(x - std::trunc(x)) == 0.5f) {
+        return 2.0f * std::round(0.5f * x);  // a tie: take the even neighbour
+    }
+    return nearest;
+}
+
+}  // namespace ternary::inline v0

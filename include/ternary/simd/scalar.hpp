@@ -1,0 +1,48 @@
+#pragma once
+// The scalar policy: plain loops, obviously right. It is the oracle every other policy is
+// tested against, so it stays simple rather than fast.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "../activations.hpp"
+#include "../pack/packing.hpp"
+#include "../ternary_matrix.hpp"
+
+namespace ternary::inline v0::simd {
+
+struct scalar {
+    static constexpr std::string_view name = "scalar";
+    static bool available() noexcept { return true; }
+
+    /// The one primitive a policy provides. For every token t of x, every row i in
+    /// [row_begin, row_end) of w and every block b of block_cols columns (the last block of a
+    /// row may be shorter):
+    ///   out[(t * w.rows() + i) * blocks + b] = sum over j in block b of trit(i, j) * q_t[j]
+    /// exactly, in int32 (no overflow: see max_cols), where blocks = ceil(cols / block_cols).
+    template <packing P>
+    static void block_dots(const ternary_matrix_view<P>& w, const activation_batch_view& x,
+                           std::size_t block_cols, std::size_t row_begin, std::size_t row_end,
+                           std::int32_t* out) {
+        const std::size_t cols = w.cols();
+        const std::size_t blocks = (cols + block_cols - 1) / block_cols;
+        std::vector<std::int8_t> trits(cols);
+        for (std::size_t i = row_begin; i < row_end; ++i) {
+            w.unpack_row(i, trits);
+            for (std::size_t t = 0; t < x.tokens(); ++t) {
+                const std::int8_t* q = x.values(t).data();
+                for (std::size_t b = 0; b < blocks; ++b) {
+                    const std::size_t end = std::min(cols, (b + 1) * block_cols);
+                    std::int32_t dot = 0;
+                    for (std::size_t j = b * block_cols; j < end; ++j) dot += trits[j] * q[j];
+                    out[(t * w.rows() + i) * blocks + b] = dot;
+                }
+            }
+        }
+    }
+};
+
+}  // namespace ternary::inline v0::simd

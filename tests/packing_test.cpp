@@ -1,0 +1,196 @@
+// Packings: lossless round trips, the exact bit layouts of formats.md, byte validation.
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using ternary::base3;
+using ternary::two_bit;
+
+namespace {
+
+constexpr std::array<std::size_t, 14> edge_cols{1, 2, 3, 4, 5, 6, 9, 63, 64, 65, 127, 320, 1001, 4099};
+constexpr std::array<std::size_t, 3> edge_rows{1, 3, 7};
+
+template <class P>
+ternary::ternary_matrix<P> pack(const std::vector<std::int8_t>& trits, std::size_t rows, std::size_t cols) {
+    return ternary::ternary_matrix<P>::from_trits(trits, rows, cols, ternary::weight_scales::per_matrix(1.0f));
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("packing round trips every shape losslessly", P, two_bit, base3) {
+    for (std::size_t rows : edge_rows) {
+        for (std::size_t cols : edge_cols) {
+            CAPTURE(rows);
+            CAPTURE(cols);
+            const auto trits = test::random_trits(rows * cols);
+            const auto m = pack<P>(trits, rows, cols);
+            CHECK(m.bytes().size() == rows * ((cols + P::weights_per_byte - 1) / P::weights_per_byte));
+            CHECK(m.trits() == trits);
+            // Row by row through the view, too.
+            std::vector<std::int8_t> row(cols);
+            for (std::size_t i = 0; i < rows; ++i) {
+                m.view().unpack_row(i, row);
+                CHECK(std::equal(row.begin(), row.end(), trits.begin() + static_cast<std::ptrdiff_t>(i * cols)));
+            }
+        }
+    }
+}
+
+TEST_CASE_TEMPLATE("constant matrices round trip (all -1, all 0, all +1)", P, two_bit, base3) {
+    for (int value : {-1, 0, 1}) {
+        const std::vector<std::int8_t> trits(3 * 37, static_cast<std::int8_t>(value));
+        CHECK(pack<P>(trits, 3, 37).trits() == trits);
+    }
+}
+
+TEST_CASE("two_bit layout: weight k in byte k/4, bits 2(k%4), code w+1, padding code 1") {
+    // Written from formats.md / the header comment, not from the packer.
+    const std::vector<std::int8_t> trits{-1, 0, 1, 1, /**/ 0, -1, 1};
+    const auto m = pack<two_bit>(trits, 1, 7);
+    REQUIRE(m.bytes().size() == 2);
+    CHECK(m.bytes()[0] == (0u | 1u << 2 | 2u << 4 | 2u << 6));
+    CHECK(m.bytes()[1] == (1u | 0u << 2 | 2u << 4 | 1u << 6));
+}
+
+TEST_CASE("base3 layout: 5 trits as ceil(n * 256 / 243), first trit most significant") {
+    const std::vector<std::int8_t> trits{1, -1, 0, 1, 1, /**/ -1, 1};
+    const auto m = pack<base3>(trits, 1, 7);
+    REQUIRE(m.bytes().size() == 2);
+    const unsigned n0 = 2 * 81 + 0 * 27 + 1 * 9 + 2 * 3 + 2;  // trits + 1 = 2 0 1 2 2
+    const unsigned n1 = 0 * 81 + 2 * 27 + 1 * 9 + 1 * 3 + 1;  // 0 2, then padding 1 1 1
+    CHECK(m.bytes()[0] == (n0 * 256 + 242) / 243);
+    CHECK(m.bytes()[1] == (n1 * 256 + 242) / 243);
+}
+
+TEST_CASE("base3 decodes all 243 five-trit numbers exactly") {
+    for (unsigned n = 0; n < 243; ++n) {
+        const std::uint8_t byte = base3::encode(n);
+        unsigned rest = n;
+        for (int k = 4; k >= 0; --k) {  // digits by division, last trit first
+            CHECK(base3::trit(byte, static_cast<std::size_t>(k)) == rest % 3);
+            rest /= 3;
+        }
+    }
+}
+
+TEST_CASE("two_bit validation rejects code 3 and non-zero padding, accepts everything else") {
+    for (unsigned byte = 0; byte < 256; ++byte) {
+        const std::array<std::uint8_t, 1> data{static_cast<std::uint8_t>(byte)};
+        bool has_code_3 = false;
+        for (int k = 0; k < 4; ++k) has_code_3 |= ((byte >> (2 * k)) & 3u) == 3;
+        CAPTURE(byte);
+        // 4 columns: no padding.
+        if (has_code_3) {
+            CHECK_THROWS_AS(two_bit::validate(data.data(), 1, 4), ternary::value_error);
+        } else {
+            CHECK_NOTHROW(two_bit::validate(data.data(), 1, 4));
+        }
+        // 3 columns: the top code is padding and must be 1.
+        const bool bad_padding = (byte >> 6) != 1;
+        if (has_code_3 || bad_padding) {
+            CHECK_THROWS_AS(two_bit::validate(data.data(), 1, 3), ternary::value_error);
+        } else {
+            CHECK_NOTHROW(two_bit::validate(data.data(), 1, 3));
+        }
+    }
+}
+
+TEST_CASE("base3 validation accepts exactly the 243 encodings") {
+    std::array<bool, 256> is_encoding{};
+    for (unsigned n = 0; n < 243; ++n) is_encoding[(n * 256 + 242) / 243] = true;
+    int accepted = 0;
+    for (unsigned byte = 0; byte < 256; ++byte) {
+        const std::array<std::uint8_t, 1> data{static_cast<std::uint8_t>(byte)};
+        CAPTURE(byte);
+        if (is_encoding[byte]) {
+            CHECK_NOTHROW(base3::validate(data.data(), 1, 5));
+            ++accepted;
+        } else {
+            CHECK_THROWS_AS(base3::validate(data.data(), 1, 5), ternary::value_error);
+        }
+    }
+    CHECK(accepted == 243);
+    // 4 columns: the fifth trit is padding and must be 1 (weight 0).
+    const std::array<std::uint8_t, 1> padded_zero{base3::encode(1)};   // trits 0 0 0 0 1
+    const std::array<std::uint8_t, 1> padded_one{base3::encode(2)};    // trits 0 0 0 0 2
+    CHECK_NOTHROW(base3::validate(padded_zero.data(), 1, 4));
+    CHECK_THROWS_AS(base3::validate(padded_one.data(), 1, 4), ternary::value_error);
+}
+
+TEST_CASE_TEMPLATE("views over external bytes: validated, any alignment, exact size", P, two_bit, base3) {
+    const std::size_t rows = 5, cols = 77;
+    const auto trits = test::random_trits(rows * cols);
+    const auto m = pack<P>(trits, rows, cols);
+    const float gamma = 0.5f;
+
+    // The same bytes at an odd address.
+    std::vector<std::uint8_t> storage(m.bytes().size() + 1);
+    std::copy(m.bytes().begin(), m.bytes().end(), storage.begin() + 1);
+    const std::span<const std::uint8_t> odd(storage.data() + 1, m.bytes().size());
+    const ternary::scales_view scales(ternary::scale_kind::per_matrix, {&gamma, 1});
+    const ternary::ternary_matrix_view<P> view(odd, rows, cols, scales);
+    CHECK(view.trits() == trits);
+
+    // Wrong size.
+    CHECK_THROWS_AS(ternary::ternary_matrix_view<P>(odd.first(odd.size() - 1), rows, cols, scales),
+                    ternary::shape_error);
+    // A corrupt byte: 0x3C is invalid in both packings (it holds code 3; it is no base-3 encoding).
+    storage[1 + m.bytes().size() / 2] = 0x3C;
+    try {
+        ternary::ternary_matrix_view<P> corrupt(odd, rows, cols, scales);
+        FAIL("a corrupt byte was accepted");
+    } catch (const ternary::value_error& e) {
+        CHECK(std::string(e.what()).find("encodes no weights") != std::string::npos);
+    }
+    // An owning copy of a corrupt view is refused too.
+    const ternary::ternary_matrix_view<P> unchecked(ternary::trusted_bytes, odd, rows, cols, scales);
+    CHECK_THROWS_AS(ternary::ternary_matrix<P>{unchecked}, ternary::value_error);
+}
+
+TEST_CASE("repacking between the packings is lossless and keeps the scales") {
+    const std::size_t rows = 9, cols = 259;
+    const auto trits = test::random_trits(rows * cols);
+    std::vector<float> row_scales(rows);
+    for (std::size_t i = 0; i < rows; ++i) row_scales[i] = 0.25f * static_cast<float>(i + 1);
+    const auto a = ternary::ternary_matrix<two_bit>::from_trits(trits, rows, cols,
+                                                                ternary::weight_scales::per_row(row_scales));
+    const auto b = ternary::repack<base3>(a);
+    const auto c = ternary::repack<two_bit>(b.view());
+    CHECK(b.trits() == trits);
+    CHECK(c.trits() == trits);
+    CHECK(b.scales().values() == row_scales);
+    CHECK(c.scales().values() == row_scales);
+    CHECK(std::equal(a.bytes().begin(), a.bytes().end(), c.bytes().begin(), c.bytes().end()));
+    CHECK(b.bytes().size() < a.bytes().size());
+}
+
+TEST_CASE("from_trits refuses bad trits, shapes and scales") {
+    const std::vector<std::int8_t> bad{0, 1, 2, -1};
+    CHECK_THROWS_WITH_AS(pack<two_bit>(bad, 2, 2), doctest::Contains("trit (1, 0) is 2"), ternary::value_error);
+    CHECK_THROWS_AS(pack<two_bit>(std::vector<std::int8_t>(6), 2, 2), ternary::shape_error);
+    CHECK_THROWS_AS(pack<two_bit>({}, 0, 4), ternary::shape_error);
+    CHECK_THROWS_AS(pack<base3>({}, 4, 0), ternary::shape_error);
+    const std::vector<std::int8_t> zeros(4);
+    CHECK_THROWS_AS(ternary::ternary_matrix<two_bit>::from_trits(zeros, 2, 2, ternary::weight_scales::per_row({1.0f})),
+                    ternary::shape_error);
+    CHECK_THROWS_AS(ternary::ternary_matrix<two_bit>::from_trits(
+                        zeros, 2, 2, ternary::weight_scales::per_matrix(std::numeric_limits<float>::quiet_NaN())),
+                    ternary::value_error);
+    CHECK_THROWS_AS(ternary::ternary_matrix<two_bit>::from_trits(
+                        zeros, 2, 2, ternary::weight_scales::per_matrix(std::numeric_limits<float>::infinity())),
+                    ternary::value_error);
+    CHECK_THROWS_AS(ternary::ternary_matrix<two_bit>::from_trits(zeros, 2, 2, ternary::weight_scales::per_block(0, {1.0f})),
+                    ternary::shape_error);
+}
+
+TEST_CASE("rows longer than max_cols are refused before any allocation") {
+    CHECK_THROWS_WITH_AS(pack<two_bit>({}, 1, ternary::max_cols + 1), doctest::Contains("ternary::max_cols"),
+                         ternary::shape_error);
+    CHECK_THROWS_AS(ternary::activation_batch(1, ternary::max_cols + 1), ternary::shape_error);
+    CHECK_NOTHROW(ternary::activation_batch(1, ternary::max_cols));
+}

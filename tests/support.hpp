@@ -1,0 +1,67 @@
+#pragma once
+// Helpers shared by the tests: seeded random data and floating-point error bounds.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include <ternary/ternary.hpp>
+
+namespace test {
+
+inline std::mt19937_64& rng() {
+    static std::mt19937_64 engine(20261123);
+    return engine;
+}
+
+/// n uniform trits in {-1, 0, +1}.
+inline std::vector<std::int8_t> random_trits(std::size_t n) {
+    std::uniform_int_distribution<int> dist(-1, 1);
+    std::vector<std::int8_t> out(n);
+    for (auto& t : out) t = static_cast<std::int8_t>(dist(rng()));
+    return out;
+}
+
+/// n uniform int8 values in [-128, 127].
+inline std::vector<std::int8_t> random_int8(std::size_t n) {
+    std::uniform_int_distribution<int> dist(-128, 127);
+    std::vector<std::int8_t> out(n);
+    for (auto& v : out) v = static_cast<std::int8_t>(dist(rng()));
+    return out;
+}
+
+/// n normal floats with the given spread.
+inline std::vector<float> random_floats(std::size_t n, float sigma = 1.0f) {
+    std::normal_distribution<float> dist(0.0f, sigma);
+    std::vector<float> out(n);
+    for (auto& v : out) v = dist(rng());
+    return out;
+}
+
+/// Unit roundoff of float (round to nearest): 2^-24.
+inline constexpr double unit_roundoff = std::numeric_limits<float>::epsilon() / 2.0;
+
+/// Higham's gamma_n = n u / (1 - n u): the relative error bound of n successive float roundings
+/// (Accuracy and Stability of Numerical Algorithms, 2nd ed., lemma 3.1). A float sum of n terms,
+/// in any order, is within gamma_{n-1} * sum |terms| of the exact sum.
+inline double gamma_n(double n) { return n * unit_roundoff / (1.0 - n * unit_roundoff); }
+
+/// A 1-token batch from explicit int8 values.
+inline ternary::activation_batch batch_of(const std::vector<std::int8_t>& q, float scale) {
+    return ternary::activation_batch::from_int8(
+        ternary::matrix_view<const std::int8_t>::row_major(q.data(), 1, q.size()), {&scale, 1});
+}
+
+/// The exact dot product of a trit row and int8 values, in int64 (cannot overflow).
+inline std::int64_t exact_dot(const std::int8_t* trits, const std::int8_t* q, std::size_t n) {
+    std::int64_t sum = 0;
+    for (std::size_t j = 0; j < n; ++j) sum += std::int64_t{trits[j]} * std::int64_t{q[j]};
+    return sum;
+}
+
+}  // namespace test
