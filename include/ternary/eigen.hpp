@@ -17,25 +17,17 @@ namespace ternary::inline v0::eigen {
 
 using row_major_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-/// A strided view of the coefficients of an Eigen object with direct access.
-template <class Derived>
-auto view_of(const Eigen::DenseBase<Derived>& m) {
-    static_assert(static_cast<bool>(Derived::Flags & Eigen::DirectAccessBit),
+/// A strided view of the coefficients of an Eigen object with direct access (a matrix, a Map,
+/// a Ref, a block): read-only for a const object, writable otherwise.
+template <class M>
+auto view_of(M&& m) {
+    using object = std::remove_cvref_t<M>;
+    static_assert(static_cast<bool>(object::Flags & Eigen::DirectAccessBit),
                   "view_of needs an object with storage; evaluate expressions first");
-    using scalar = std::remove_reference_t<decltype(*m.derived().data())>;
-    return matrix_view<scalar>(m.derived().data(), static_cast<std::size_t>(m.rows()),
-                               static_cast<std::size_t>(m.cols()), m.derived().rowStride(),
-                               m.derived().colStride());
-}
-
-template <class Derived>
-auto view_of(Eigen::DenseBase<Derived>& m) {
-    static_assert(static_cast<bool>(Derived::Flags & Eigen::DirectAccessBit),
-                  "view_of needs an object with storage");
-    using scalar = std::remove_reference_t<decltype(*m.derived().data())>;
-    return matrix_view<scalar>(m.derived().data(), static_cast<std::size_t>(m.rows()),
-                               static_cast<std::size_t>(m.cols()), m.derived().rowStride(),
-                               m.derived().colStride());
+    auto* data = m.data();
+    using scalar = std::remove_pointer_t<decltype(data)>;
+    return matrix_view<scalar>(data, static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols()),
+                               m.rowStride(), m.colStride());
 }
 
 namespace detail {
@@ -45,7 +37,7 @@ template <class Derived, class F>
 decltype(auto) with_float_view(const Eigen::MatrixBase<Derived>& x, F&& f) {
     static_assert(std::is_same_v<typename Derived::Scalar, float>, "ternary reads float matrices");
     if constexpr (static_cast<bool>(Derived::Flags & Eigen::DirectAccessBit)) {
-        return f(matrix_view<const float>(view_of(x)));
+        return f(matrix_view<const float>(view_of(x.derived())));
     } else {
         const typename Derived::PlainObject evaluated = x;
         return f(matrix_view<const float>(view_of(evaluated)));
