@@ -9,6 +9,8 @@
 // (a multiple of 64), so kernels may load whole 64-byte vectors: the padding contributes 0.
 // Views are only made from owning batches, so these guarantees always hold for a view.
 
+#include "config.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +22,7 @@
 #include "limits.hpp"
 #include "matrix_view.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 /// The scale of an all-zero token: 127 / max(max|x|, 1e-5) with max|x| = 0.
 inline constexpr float zero_token_scale = 127.0f / 1e-5f;
@@ -166,4 +168,4 @@ struct activation_writer {
 };
 
 }  // namespace detail
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

@@ -1,6 +1,8 @@
 #pragma once
 // Owning, zero-initialised storage aligned to 64 bytes (one cache line, one AVX-512 register).
 
+#include "config.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
@@ -9,7 +11,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 inline constexpr std::size_t storage_alignment = 64;
 
@@ -64,4 +66,4 @@ private:
     std::size_t size_ = 0;
 };
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

@@ -1,6 +1,8 @@
 #pragma once
 // Back to floats, for tests and users: weight(i, j) = trit(i, j) * scale, x_j = q_j / s.
 
+#include "config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -10,7 +12,7 @@
 #include "matrix_view.hpp"
 #include "ternary_matrix.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 /// Writes the real weights of w into out (rows x cols, any layout).
 template <packing P>
@@ -60,4 +62,4 @@ inline std::vector<float> dequantize(const activation_batch_view& x) {
     return out;
 }
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

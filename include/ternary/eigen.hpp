@@ -5,6 +5,8 @@
 // Convention: Eigen is column-major and follows the math, y = W x. W is (out x in); a batch of
 // tokens is a (K x tokens) matrix with one token per column; GEMM outputs are (M x tokens).
 
+#include "config.hpp"
+
 #include <Eigen/Core>
 
 #include <cstddef>
@@ -13,7 +15,7 @@
 
 #include "ternary.hpp"
 
-namespace ternary::inline v0::eigen {
+namespace ternary::inline TERNARY_ABI::eigen {
 
 using row_major_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -115,4 +117,4 @@ inline Eigen::MatrixXf dequantize(const activation_batch_view& x) {
     return out;
 }
 
-}  // namespace ternary::inline v0::eigen
+}  // namespace ternary::inline TERNARY_ABI::eigen

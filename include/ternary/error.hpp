@@ -1,12 +1,14 @@
 #pragma once
 // The exceptions the library throws. Every message starts with "ternary: <function>: ".
 
+#include "config.hpp"
+
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 /// Base of every exception thrown by the library.
 class error : public std::runtime_error {
@@ -49,4 +51,4 @@ template <class Error, class... Parts>
 }
 
 }  // namespace detail
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

@@ -6,6 +6,8 @@
 // where b runs over the scale blocks of row i (one block for per-matrix and per-row scales, so
 // y = float(dot) * gamma / s_t) and s_t is token t's absmax scale.
 
+#include "config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -17,7 +19,7 @@
 #include "simd/policy.hpp"
 #include "ternary_matrix.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 namespace detail {
 
@@ -107,4 +109,4 @@ std::vector<float> gemv(const Matrix& matrix, const activation_batch_view& x) {
     return out;
 }
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

@@ -1,13 +1,15 @@
 #pragma once
 // The largest row length (K, number of columns) the library accepts, and why.
 
+#include "config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 
 #include "error.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 /// Longest row, in weights, of any ternary matrix or quantized activation: 2^23 = 8,388,608.
 ///
@@ -39,4 +41,4 @@ inline void check_shape(const char* where, std::size_t rows, std::size_t cols) {
 }
 
 }  // namespace detail
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

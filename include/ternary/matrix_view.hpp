@@ -3,9 +3,11 @@
 // libstdc++ 12 has no <mdspan>). It lets the quantizers read row-major, column-major and
 // Eigen-strided floats in place, and lets GEMM write into any caller layout.
 
+#include "config.hpp"
+
 #include <cstddef>
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 template <class T>
 class matrix_view {
@@ -55,4 +57,4 @@ private:
     std::ptrdiff_t col_stride_;
 };
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

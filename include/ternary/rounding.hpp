@@ -1,9 +1,11 @@
 #pragma once
 // Round half to even, as torch.round and ggml's nearest_int do (C's round() does not).
 
+#include "config.hpp"
+
 #include <cmath>
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 /// Nearest integer, ties to even; independent of the floating-point rounding mode.
 inline float round_half_even(float x) {
@@ -14,4 +16,4 @@ inline float round_half_even(float x) {
     return nearest;
 }
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

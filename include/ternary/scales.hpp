@@ -3,6 +3,8 @@
 // BitNet b1.58 has one scale per matrix (the absmean gamma); imported formats may carry one
 // per row or one per block of columns (TQ2_0: one per 256 weights).
 
+#include "config.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +14,7 @@
 
 #include "error.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 enum class scale_kind { per_matrix, per_row, per_block };
 
@@ -117,4 +119,4 @@ private:
     std::size_t block_cols_;
 };
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

@@ -2,6 +2,8 @@
 // Packed ternary matrices: a non-owning view (over a model file, say) and an owning matrix.
 // Shape is (rows = out features M, cols = in features K), one packed row per output.
 
+#include "config.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +17,7 @@
 #include "pack/packing.hpp"
 #include "scales.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 /// Tag: the bytes were packed by this library (or validated before), skip their validation.
 struct trusted_bytes_t {
@@ -159,4 +161,4 @@ ternary_matrix<To> repack(const ternary_matrix<From>& from) {
     return ternary_matrix<To>::from_trits(from.trits(), from.rows(), from.cols(), from.scales());
 }
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

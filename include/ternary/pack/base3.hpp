@@ -1,6 +1,8 @@
 #pragma once
 // The base-3 packing: 5 weights per byte, 1.6 bits each (TQ1_0's encoding, formats.md 4.5).
 
+#include "../config.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -8,7 +10,7 @@
 
 #include "packing.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 namespace detail {
 
@@ -78,4 +80,4 @@ struct base3 : row_wise_packing<base3> {
     }
 };
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

@@ -11,6 +11,8 @@
 //                                             or if padding is not zero weights
 // Kernels may rely on validated data: codes are legal and padding weights are 0.
 
+#include "../config.hpp"
+
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -18,7 +20,7 @@
 
 #include "../error.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 template <class P>
 concept packing = requires(const std::int8_t* trits, std::int8_t* trits_out, const std::uint8_t* data,
@@ -66,4 +68,4 @@ struct row_wise_packing {
     }
 };
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

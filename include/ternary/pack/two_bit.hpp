@@ -1,13 +1,15 @@
 #pragma once
 // The 2-bit packing: 4 weights per byte, 2 bits each.
 
+#include "../config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "packing.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 /// Each row occupies ceil(cols / 4) bytes. Weight k of a row sits in byte k / 4, bits
 /// [2(k%4)+1 : 2(k%4)] (the first weight in the low bits), as the code c = w + 1:
@@ -53,4 +55,4 @@ struct two_bit : row_wise_packing<two_bit> {
     }
 };
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

@@ -7,6 +7,8 @@
 //   x ~= q / s
 // An all-zero token gets s = 1.27e7 and q = 0: no division by zero.
 
+#include "../config.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -18,7 +20,7 @@
 #include "../matrix_view.hpp"
 #include "../rounding.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 inline constexpr float absmax_epsilon = 1e-5f;
 
@@ -63,4 +65,4 @@ inline quantized_vector quantize(std::span<const float> x) {
     return v;
 }
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

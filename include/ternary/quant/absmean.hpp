@@ -10,6 +10,8 @@
 // The order of operations is the reference code's (transformers WeightQuant, BitNet's
 // convert-hf-to-gguf weight_quant): multiply by the clamped reciprocal, then round.
 
+#include "../config.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -23,7 +25,7 @@
 #include "../rounding.hpp"
 #include "../ternary_matrix.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 inline constexpr float absmean_epsilon = 1e-5f;
 
@@ -63,4 +65,4 @@ ternary_matrix<P> ternarize(matrix_view<const float> w) {
                                          weight_scales::per_matrix(1.0f / inv_gamma));
 }
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

@@ -6,12 +6,15 @@
 // (the rescale by weight and activation scales) is shared code in gemm.hpp, so two policies
 // that agree on the int32 dots agree on every float output bit for bit.
 
+#include "../config.hpp"
+
 #include <concepts>
 #include <string_view>
 
+#include "dispatch.hpp"
 #include "scalar.hpp"
 
-namespace ternary::inline v0 {
+namespace ternary::inline TERNARY_ABI {
 
 template <class Policy>
 concept kernel_policy = requires {
@@ -19,8 +22,8 @@ concept kernel_policy = requires {
     { Policy::available() } -> std::same_as<bool>;
 };
 
-/// The policy used when none is named. Scalar for now; the SIMD issue makes it the best policy
-/// the CPU supports, chosen at run time.
-using default_policy = simd::scalar;
+/// The policy used when none is named: the best one this CPU supports, chosen at run time
+/// (or the one TERNARY_ISA names); see simd/dispatch.hpp.
+using default_policy = simd::automatic;
 
-}  // namespace ternary::inline v0
+}  // namespace ternary::inline TERNARY_ABI

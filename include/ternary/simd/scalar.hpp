@@ -2,6 +2,8 @@
 // The scalar policy: plain loops, obviously right. It is the oracle every other policy is
 // tested against, so it stays simple rather than fast.
 
+#include "../config.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +14,7 @@
 #include "../pack/packing.hpp"
 #include "../ternary_matrix.hpp"
 
-namespace ternary::inline v0::simd {
+namespace ternary::inline TERNARY_ABI::simd {
 
 struct scalar {
     static constexpr std::string_view name = "scalar";
@@ -45,4 +47,4 @@ struct scalar {
     }
 };
 
-}  // namespace ternary::inline v0::simd
+}  // namespace ternary::inline TERNARY_ABI::simd

@@ -1,0 +1,45 @@
+#pragma once
+// Activation planes: the order in which the SIMD kernels read activations.
+//
+// In a packing with G weights per byte (two_bit 4, base3 5), a vector of W packed bytes holds
+// G*W consecutive weights, byte j holding weights G*j .. G*j+G-1. The kernels decode such a
+// vector into G vectors of codes, the p-th holding weight G*j+p in lane j. To multiply them
+// lane by lane, the activations of each chunk of G*W weights are reordered once per call
+// (K bytes per token, against M*K/G weight bytes) into G planes:
+//   planes[c*G*W + p*W + j] = q[c*G*W + G*j + p]       (0 past the end of the row)
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../../aligned_buffer.hpp"
+#include "../../config.hpp"
+
+namespace ternary::inline TERNARY_ABI::simd::detail {
+
+/// Bytes of one token's planes: K rounded up to whole chunks of G*W.
+constexpr std::size_t planes_length(std::size_t cols, std::size_t g, std::size_t w) {
+    return round_up(cols, g * w);
+}
+
+inline void interleave_token(const std::int8_t* q, std::size_t cols, std::size_t g, std::size_t w,
+                             std::int8_t* planes) {
+    const std::size_t chunk = g * w;
+    const std::size_t length = planes_length(cols, g, w);
+    for (std::size_t base = 0; base < length; base += chunk) {
+        for (std::size_t p = 0; p < g; ++p) {
+            for (std::size_t j = 0; j < w; ++j) {
+                const std::size_t k = base + g * j + p;
+                planes[base + p * w + j] = k < cols ? q[k] : std::int8_t{0};
+            }
+        }
+    }
+}
+
+/// A per-thread scratch buffer that only grows: no allocation once warmed up.
+inline std::int8_t* scratch(std::size_t bytes) {
+    thread_local aligned_buffer<std::int8_t> buffer;
+    if (buffer.size() < bytes) buffer = aligned_buffer<std::int8_t>(bytes);
+    return buffer.data();
+}
+
+}  // namespace ternary::inline TERNARY_ABI::simd::detail

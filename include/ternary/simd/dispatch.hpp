@@ -1,0 +1,117 @@
+#pragma once
+// Run-time dispatch: the `automatic` policy runs the best policy this CPU supports, or the
+// one named by the environment variable TERNARY_ISA (scalar, avx2, avxvnni, avx512vnni, neon,
+// neon-dotprod). The choice is made once per program; each GEMV/GEMM then costs one indirect
+// call, never a per-block test.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "../activations.hpp"
+#include "../config.hpp"
+#include "../error.hpp"
+#include "../pack/packing.hpp"
+#include "../ternary_matrix.hpp"
+#include "avx2.hpp"
+#include "avx512vnni.hpp"
+#include "avxvnni.hpp"
+#include "neon.hpp"
+#include "neon_dotprod.hpp"
+#include "scalar.hpp"
+
+namespace ternary::inline TERNARY_ABI::simd {
+
+template <class... Policies>
+struct policy_list {
+    /// Calls f(Policy{}) for each policy, best first, until f returns true.
+    template <class F>
+    static bool find(F&& f) {
+        return (f(Policies{}) || ...);
+    }
+};
+
+/// Every policy compiled for this architecture, best first. Adding an instruction set is its
+/// header plus one line here.
+using compiled_policies = policy_list<
+#if defined(__x86_64__) || defined(__i386__)
+    avx512vnni, avxvnni, avx2,
+#elif defined(__aarch64__)
+    neon_dotprod, neon,
+#endif
+    scalar>;
+
+namespace detail {
+
+/// The names of all compiled policies, for messages.
+inline std::string compiled_policy_names() {
+    std::string names;
+    compiled_policies::find([&](auto policy) {
+        names += (names.empty() ? "" : ", ") + std::string(decltype(policy)::name);
+        return false;
+    });
+    return names;
+}
+
+/// TERNARY_ISA if set (it must name a compiled policy this CPU runs), else the best available.
+inline std::string_view choose_policy() {
+    const char* env = std::getenv("TERNARY_ISA");
+    const std::string_view requested = env != nullptr ? env : "";
+    std::string_view chosen;
+    bool runs = false;
+    compiled_policies::find([&](auto policy) {
+        using P = decltype(policy);
+        if (requested.empty() ? !P::available() : requested != P::name) return false;
+        chosen = P::name;
+        runs = P::available();
+        return true;
+    });
+    if (chosen.empty()) {
+        ternary::detail::fail<error>("TERNARY_ISA", "unknown instruction set '", requested,
+                                     "'; this build has: ", compiled_policy_names());
+    }
+    if (!runs) {
+        ternary::detail::fail<error>("TERNARY_ISA", "'", requested, "' is compiled in but this CPU cannot run it");
+    }
+    return chosen;
+}
+
+template <packing P>
+using block_dots_fn = void (*)(const ternary_matrix_view<P>&, const activation_batch_view&, std::size_t,
+                               std::size_t, std::size_t, std::int32_t*);
+
+template <packing P>
+block_dots_fn<P> block_dots_of(std::string_view name) {
+    block_dots_fn<P> fn = nullptr;
+    compiled_policies::find([&](auto policy) {
+        using Policy = decltype(policy);
+        if (Policy::name != name) return false;
+        fn = &Policy::template block_dots<P>;
+        return true;
+    });
+    return fn;
+}
+
+}  // namespace detail
+
+/// The name of the policy `automatic` runs (chosen on first use; throws ternary::error if
+/// TERNARY_ISA names an unknown policy or one this CPU cannot run).
+inline std::string_view active_policy_name() {
+    static const std::string_view name = detail::choose_policy();
+    return name;
+}
+
+struct automatic {
+    static constexpr std::string_view name = "auto";
+    static bool available() noexcept { return true; }
+    template <packing P>
+    static void block_dots(const ternary_matrix_view<P>& w, const activation_batch_view& x, std::size_t block_cols,
+                           std::size_t row_begin, std::size_t row_end, std::int32_t* out) {
+        static const detail::block_dots_fn<P> chosen = detail::block_dots_of<P>(active_policy_name());
+        chosen(w, x, block_cols, row_begin, row_end, out);
+    }
+};
+
+}  // namespace ternary::inline TERNARY_ABI::simd

@@ -1,0 +1,172 @@
+// Every kernel policy this build has and this CPU runs, against the scalar oracle: int32
+// dot products bit-identical on random data, ragged shapes, row ranges and worst cases.
+
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "support.hpp"
+
+using ternary::base3;
+using ternary::two_bit;
+
+namespace {
+
+/// Calls f(Policy{}) for every compiled policy the CPU runs; returns how many.
+template <class F>
+int for_each_runnable_policy(F&& f) {
+    int count = 0;
+    ternary::simd::compiled_policies::find([&](auto policy) {
+        if (decltype(policy)::available()) {
+            f(policy);
+            ++count;
+        }
+        return false;
+    });
+    return count;
+}
+
+template <class Policy, class P>
+std::vector<std::int32_t> dots_of(const ternary::ternary_matrix<P>& w, const ternary::activation_batch& x) {
+    std::vector<std::int32_t> out(x.tokens() * w.rows());
+    ternary::dot_products<Policy>(ternary::matrix_view<std::int32_t>::row_major(out.data(), x.tokens(), w.rows()), w, x);
+    return out;
+}
+
+ternary::activation_batch batch_from(const std::vector<std::int8_t>& q, std::size_t tokens, std::size_t cols) {
+    const std::vector<float> scales(tokens, 1.0f);
+    return ternary::activation_batch::from_int8(ternary::matrix_view<const std::int8_t>::row_major(q.data(), tokens, cols), scales);
+}
+
+}  // namespace
+
+TEST_CASE("this machine runs at least the scalar policy and names the active one") {
+    const int runnable = for_each_runnable_policy([](auto policy) { MESSAGE("runnable policy: ", decltype(policy)::name); });
+    CHECK(runnable >= 1);
+}
+
+TEST_CASE_TEMPLATE("every policy equals the scalar oracle on ragged shapes", P, two_bit, base3) {
+    for_each_runnable_policy([](auto policy) {
+        using Policy = decltype(policy);
+        CAPTURE(Policy::name);
+        for (std::size_t cols : {1u, 2u, 4u, 5u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 65u, 100u, 127u, 128u, 129u,
+                                 255u, 256u, 257u, 319u, 320u, 321u, 640u, 1000u, 2560u}) {
+            for (std::size_t rows : {1u, 3u, 8u, 9u, 17u}) {
+                for (std::size_t tokens : {1u, 3u, 4u}) {
+                    CAPTURE(cols);
+                    CAPTURE(rows);
+                    CAPTURE(tokens);
+                    const auto w = ternary::ternary_matrix<P>::from_trits(test::random_trits(rows * cols), rows, cols,
+                                                                          ternary::weight_scales::per_matrix(1.0f));
+                    const auto x = batch_from(test::random_int8(tokens * cols), tokens, cols);
+                    CHECK(dots_of<Policy>(w, x) == dots_of<ternary::simd::scalar>(w, x));
+                }
+            }
+        }
+    });
+}
+
+TEST_CASE_TEMPLATE("every policy computes exactly the rows it is given", P, two_bit, base3) {
+    const std::size_t rows = 23, cols = 777, tokens = 3;
+    const auto w = ternary::ternary_matrix<P>::from_trits(test::random_trits(rows * cols), rows, cols,
+                                                          ternary::weight_scales::per_matrix(1.0f));
+    const auto x = batch_from(test::random_int8(tokens * cols), tokens, cols);
+    const auto all = dots_of<ternary::simd::scalar>(w, x);
+    for_each_runnable_policy([&](auto policy) {
+        using Policy = decltype(policy);
+        CAPTURE(Policy::name);
+        std::vector<std::int32_t> out(tokens * rows, 12345);  // sentinel outside [5, 14)
+        Policy::block_dots(w.view(), x.view(), cols, 5, 14, out.data());
+        for (std::size_t t = 0; t < tokens; ++t)
+            for (std::size_t i = 0; i < rows; ++i)
+                CHECK(out[t * rows + i] == (i >= 5 && i < 14 ? all[t * rows + i] : 12345));
+    });
+}
+
+TEST_CASE_TEMPLATE("worst cases: extreme weights and activations, up to the longest row", P, two_bit, base3) {
+    // Rows: all +1, all -1, all 0, alternating +1/-1. Tokens: all -128, all +127, alternating.
+    for (std::size_t cols : {std::size_t{6912}, std::size_t{6913}, ternary::max_cols}) {
+        CAPTURE(cols);
+        std::vector<std::int8_t> trits(4 * cols);
+        std::vector<std::int8_t> q(3 * cols);
+        for (std::size_t j = 0; j < cols; ++j) {
+            trits[j] = 1;
+            trits[cols + j] = -1;
+            trits[2 * cols + j] = 0;
+            trits[3 * cols + j] = j % 2 == 0 ? 1 : -1;
+            q[j] = -128;
+            q[cols + j] = 127;
+            q[2 * cols + j] = j % 2 == 0 ? 127 : -128;
+        }
+        const auto w = ternary::ternary_matrix<P>::from_trits(trits, 4, cols, ternary::weight_scales::per_matrix(1.0f));
+        const auto x = batch_from(q, 3, cols);
+        // Expected values from the definition, in int64.
+        std::vector<std::int64_t> expected;
+        for (std::size_t t = 0; t < 3; ++t)
+            for (std::size_t i = 0; i < 4; ++i) expected.push_back(test::exact_dot(&trits[i * cols], &q[t * cols], cols));
+        CHECK(expected[0] == -128 * static_cast<std::int64_t>(cols));
+        for_each_runnable_policy([&](auto policy) {
+            using Policy = decltype(policy);
+            CAPTURE(Policy::name);
+            const auto got = dots_of<Policy>(w, x);
+            for (std::size_t k = 0; k < expected.size(); ++k) CHECK(got[k] == expected[k]);
+        });
+    }
+}
+
+TEST_CASE_TEMPLATE("float outputs are bit-identical across policies, for every kind of scale", P, two_bit, base3) {
+    const std::size_t rows = 13, cols = 600, tokens = 5;
+    const auto trits = test::random_trits(rows * cols);
+    std::vector<float> row_scales(rows), block_scales(rows * 3);
+    for (std::size_t i = 0; i < rows; ++i) row_scales[i] = 0.01f * static_cast<float>(i + 1);
+    for (std::size_t k = 0; k < block_scales.size(); ++k) block_scales[k] = 0.5f + 0.001f * static_cast<float>(k);
+    const std::vector<ternary::weight_scales> kinds{ternary::weight_scales::per_matrix(0.3f),
+                                                    ternary::weight_scales::per_row(row_scales),
+                                                    ternary::weight_scales::per_block(256, block_scales)};
+    const auto x_float = test::random_floats(tokens * cols);
+    const auto x = ternary::quantize(ternary::matrix_view<const float>::row_major(x_float.data(), tokens, cols));
+    for (const auto& scales : kinds) {
+        const auto w = ternary::ternary_matrix<P>::from_trits(trits, rows, cols, scales);
+        std::vector<float> reference(tokens * rows);
+        ternary::gemm<ternary::simd::scalar>(ternary::matrix_view<float>::row_major(reference.data(), tokens, rows), w, x);
+        for_each_runnable_policy([&](auto policy) {
+            using Policy = decltype(policy);
+            CAPTURE(Policy::name);
+            std::vector<float> y(tokens * rows);
+            ternary::gemm<Policy>(ternary::matrix_view<float>::row_major(y.data(), tokens, rows), w, x);
+            CHECK(y == reference);
+        });
+    }
+}
+
+TEST_CASE("TERNARY_ISA chooses the default policy, and a bad choice is a clear error") {
+    // ctest runs this case once per instruction set name (and once with a bogus name).
+    const char* env = std::getenv("TERNARY_ISA");
+    const std::string_view requested = env != nullptr ? env : "";
+    bool known = false, runs = false;
+    std::string_view best;
+    ternary::simd::compiled_policies::find([&](auto policy) {
+        using Policy = decltype(policy);
+        if (best.empty() && Policy::available()) best = Policy::name;
+        if (Policy::name == requested) {
+            known = true;
+            runs = Policy::available();
+        }
+        return false;
+    });
+    const auto w = ternary::ternary_matrix<two_bit>::from_trits(test::random_trits(4 * 300), 4, 300,
+                                                                ternary::weight_scales::per_matrix(1.0f));
+    const auto x = test::batch_of(test::random_int8(300), 2.0f);
+    if (requested.empty()) {
+        CHECK(ternary::simd::active_policy_name() == best);
+    } else if (!known) {
+        CHECK_THROWS_WITH_AS(ternary::simd::active_policy_name(), doctest::Contains("unknown instruction set"), ternary::error);
+        CHECK_THROWS_AS(ternary::gemv(w, x), ternary::error);
+    } else if (!runs) {
+        CHECK_THROWS_WITH_AS(ternary::simd::active_policy_name(), doctest::Contains("cannot run it"), ternary::error);
+    } else {
+        CHECK(ternary::simd::active_policy_name() == requested);
+        CHECK(ternary::gemv(w, x) == ternary::gemv<ternary::simd::scalar>(w, x));
+    }
+}
