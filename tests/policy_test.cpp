@@ -1,7 +1,9 @@
 // Every kernel policy this build has and this CPU runs, against the scalar oracle: int32
 // dot products bit-identical on random data, ragged shapes, row ranges and worst cases.
 
+#include <atomic>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -169,4 +171,42 @@ TEST_CASE("TERNARY_ISA chooses the default policy, and a bad choice is a clear e
         CHECK(ternary::simd::active_policy_name() == requested);
         CHECK(ternary::gemv(w, x) == ternary::gemv<ternary::simd::scalar>(w, x));
     }
+}
+
+TEST_CASE("results are bit-identical for any number of threads") {
+    const std::size_t rows = 301, cols = 2000, tokens = 3;  // > parallel_threshold MACs
+    const auto w = ternary::ternary_matrix<two_bit>::from_trits(test::random_trits(rows * cols), rows, cols,
+                                                                ternary::weight_scales::per_matrix(0.7f));
+    const auto x_float = test::random_floats(tokens * cols);
+    const auto x = ternary::quantize(ternary::matrix_view<const float>::row_major(x_float.data(), tokens, cols));
+    const std::size_t original = ternary::threads();
+    std::vector<float> reference(tokens * rows);
+    ternary::gemm<ternary::simd::scalar>(ternary::matrix_view<float>::row_major(reference.data(), tokens, rows), w, x);
+    for (std::size_t n : {1u, 2u, 3u, 5u, 8u}) {
+        CAPTURE(n);
+        ternary::set_threads(n);
+        CHECK(ternary::threads() == n);
+        std::vector<float> y(tokens * rows);
+        ternary::gemm(ternary::matrix_view<float>::row_major(y.data(), tokens, rows), w, x);
+        CHECK(y == reference);
+    }
+    ternary::set_threads(original);
+    CHECK_THROWS_AS(ternary::set_threads(0), ternary::error);
+}
+
+TEST_CASE("the thread pool runs every part once, rethrows failures and allows nesting") {
+    ternary::thread_pool pool(4);
+    for (int round = 0; round < 200; ++round) {  // many back-to-back calls: no lost wake-ups
+        std::vector<int> hits(4, 0);
+        pool.run(4, [&](std::size_t part) { ++hits[part]; });
+        CHECK(hits == std::vector<int>{1, 1, 1, 1});
+    }
+    std::vector<int> two(4, 0);
+    pool.run(2, [&](std::size_t part) { ++two[part]; });
+    CHECK(two == std::vector<int>{1, 1, 0, 0});
+    CHECK_THROWS_WITH(pool.run(4, [](std::size_t part) { if (part == 2) throw std::runtime_error("part 2 failed"); }),
+                      "part 2 failed");
+    std::atomic<int> inner{0};
+    pool.run(3, [&](std::size_t) { pool.run(3, [&](std::size_t) { ++inner; }); });
+    CHECK(inner == 9);
 }

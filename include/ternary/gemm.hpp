@@ -11,12 +11,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "activations.hpp"
 #include "error.hpp"
 #include "matrix_view.hpp"
 #include "simd/policy.hpp"
+#include "thread_pool.hpp"
 #include "ternary_matrix.hpp"
 
 namespace ternary::inline TERNARY_ABI {
@@ -47,6 +49,42 @@ void check_output(const char* where, matrix_view<T> out, std::size_t tokens, std
     }
 }
 
+/// Products smaller than this many multiply-adds run on the calling thread alone: below it,
+/// handing out work costs more than it saves.
+inline constexpr std::size_t parallel_threshold = std::size_t{1} << 20;
+
+/// Rows are handed out in multiples of this (the kernels' row tiles).
+inline constexpr std::size_t row_quantum = 8;
+
+/// Rows [begin, end) of part `part` of `parts`: a fixed split, so results never depend on timing.
+inline std::pair<std::size_t, std::size_t> row_range(std::size_t rows, std::size_t parts, std::size_t part) {
+    const auto boundary = [&](std::size_t p) {
+        return p == parts ? rows : std::min(rows, rows * p / parts / row_quantum * row_quantum);
+    };
+    return {boundary(part), boundary(part + 1)};
+}
+
+/// Policy::block_dots over all rows, split across the default thread pool.
+template <class Policy, packing P>
+void parallel_block_dots(const ternary_matrix_view<P>& w, const activation_batch_view& x, std::size_t block_cols,
+                         std::int32_t* out) {
+    thread_pool& pool = default_pool();
+    const std::size_t macs = w.rows() * w.cols() * x.tokens();
+    const std::size_t parts =
+        macs < parallel_threshold ? 1 : std::min(pool.size(), (w.rows() + row_quantum - 1) / row_quantum);
+    pool.run(parts, [&](std::size_t part) {
+        const auto [begin, end] = row_range(w.rows(), parts, part);
+        if (begin < end) Policy::block_dots(w, x, block_cols, begin, end, out);
+    });
+}
+
+/// A per-thread int32 buffer that only grows: no allocation per call once warmed up.
+inline std::int32_t* dots_scratch(std::size_t count) {
+    thread_local std::vector<std::int32_t> buffer;
+    if (buffer.size() < count) buffer.resize(count);
+    return buffer.data();
+}
+
 /// The float epilogue shared by every policy (see the top of this file).
 inline float rescale(const std::int32_t* block_dots, std::size_t blocks, const scales_view& scales,
                      std::size_t row, float activation_scale) {
@@ -68,8 +106,8 @@ void dot_products(matrix_view<std::int32_t> out, const Matrix& matrix, const act
     const auto& w = detail::as_view(matrix);
     detail::check_operands<Policy>("dot_products", w, x);
     detail::check_output("dot_products", out, x.tokens(), w.rows());
-    std::vector<std::int32_t> dots(x.tokens() * w.rows());
-    Policy::block_dots(w, x, w.cols(), 0, w.rows(), dots.data());
+    std::int32_t* dots = detail::dots_scratch(x.tokens() * w.rows());
+    detail::parallel_block_dots<Policy>(w, x, w.cols(), dots);
     for (std::size_t t = 0; t < x.tokens(); ++t) {
         for (std::size_t i = 0; i < w.rows(); ++i) out(t, i) = dots[t * w.rows() + i];
     }
@@ -83,11 +121,11 @@ void gemm(matrix_view<float> out, const Matrix& matrix, const activation_batch_v
     detail::check_output("gemm", out, x.tokens(), w.rows());
     const std::size_t block_cols = w.scales().block_cols(w.cols());
     const std::size_t blocks = w.scales().blocks_per_row(w.cols());
-    std::vector<std::int32_t> dots(x.tokens() * w.rows() * blocks);
-    Policy::block_dots(w, x, block_cols, 0, w.rows(), dots.data());
+    std::int32_t* dots = detail::dots_scratch(x.tokens() * w.rows() * blocks);
+    detail::parallel_block_dots<Policy>(w, x, block_cols, dots);
     for (std::size_t t = 0; t < x.tokens(); ++t) {
         for (std::size_t i = 0; i < w.rows(); ++i) {
-            out(t, i) = detail::rescale(&dots[(t * w.rows() + i) * blocks], blocks, w.scales(), i, x.scale(t));
+            out(t, i) = detail::rescale(dots + (t * w.rows() + i) * blocks, blocks, w.scales(), i, x.scale(t));
         }
     }
 }

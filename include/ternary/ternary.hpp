@@ -26,4 +26,5 @@
 #include "simd/policy.hpp"
 #include "simd/scalar.hpp"
 #include "ternary_matrix.hpp"
+#include "thread_pool.hpp"
 #include "version.hpp"
