@@ -14,7 +14,7 @@
 
 #if defined(__aarch64__)
 
-TERNARY_TARGET_BEGIN("+dotprod")
+TERNARY_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 namespace ternary::inline TERNARY_ABI::simd::neon_dotprod_kernel {
 
 struct ops : neon_common::common_ops {

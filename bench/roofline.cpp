@@ -1,0 +1,240 @@
+// ternary-roofline: ternary GEMV/GEMM speed, as ratios measured in the same run against the
+// scalar policy, Eigen float on the same shape, and this machine's read bandwidth.
+// Prints one JSON object per case and line. `--quick` runs a short fixed set (< 60 s).
+//
+// Modes: `cached` multiplies one matrix over and over (it stays in cache when it fits);
+// `dram` rotates through >= 256 MiB of distinct copies, so weights stream from memory as in a
+// real model. Times are medians of several trials.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ternary/ternary.hpp>
+
+#include "native_reference.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr std::size_t dram_bytes = std::size_t{256} << 20;
+
+struct options {
+    bool quick = false;
+};
+
+/// Median over trials of the time per call; each trial repeats f for >= 20 ms.
+template <class F>
+double time_us(F&& f) {
+    f();  // warm up (pool threads, scratch buffers, caches)
+    std::vector<double> trials;
+    for (int trial = 0; trial < 5; ++trial) {
+        std::size_t calls = 0;
+        const auto start = clock_type::now();
+        double elapsed = 0.0;
+        do {
+            f();
+            ++calls;
+            elapsed = std::chrono::duration<double, std::micro>(clock_type::now() - start).count();
+        } while (elapsed < 20000.0);
+        trials.push_back(elapsed / static_cast<double>(calls));
+    }
+    std::sort(trials.begin(), trials.end());
+    return trials[trials.size() / 2];
+}
+
+/// Read bandwidth in GB/s with `threads` threads summing a 1 GiB buffer (best of 3 passes).
+double read_bandwidth(std::size_t threads) {
+    static std::vector<std::uint64_t> buffer(std::size_t{1} << 27, 1);  // 1 GiB, touched once
+    ternary::thread_pool pool(threads);
+    std::vector<std::uint64_t> sums(threads);
+    double best = 0.0;
+    for (int pass = 0; pass < 3; ++pass) {
+        const auto start = clock_type::now();
+        pool.run(threads, [&](std::size_t part) {
+            const std::size_t n = buffer.size() / threads;
+            sums[part] = bench::sum_words(buffer.data() + part * n, n);
+        });
+        const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+        best = std::max(best, static_cast<double>(buffer.size() * 8) / seconds / 1e9);
+    }
+    if (sums[0] == 0) std::puts("impossible");  // keep the sums alive
+    return best;
+}
+
+/// The operands of one shape: weights (as trits), activations, and their float forms.
+struct operands {
+    std::size_t m, k, batch;
+    std::vector<std::int8_t> trits;
+    std::vector<float> w_float;  // row-major m x k, trit * gamma
+    std::vector<float> x_float;  // column-major k x batch
+    ternary::activation_batch x;
+};
+
+operands make_operands(std::size_t m, std::size_t k, std::size_t batch) {
+    std::mt19937 rng(static_cast<unsigned>(m * 31 + k * 7 + batch));
+    std::uniform_int_distribution<int> trit(-1, 1);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    operands o{m, k, batch, std::vector<std::int8_t>(m * k), std::vector<float>(m * k), std::vector<float>(k * batch),
+               ternary::activation_batch(batch, k)};
+    for (std::size_t i = 0; i < m * k; ++i) {
+        o.trits[i] = static_cast<std::int8_t>(trit(rng));
+        o.w_float[i] = 0.5f * o.trits[i];
+    }
+    for (auto& v : o.x_float) v = normal(rng);
+    o.x = ternary::quantize(ternary::matrix_view<const float>::col_major(o.x_float.data(), k, batch).transposed());
+    return o;
+}
+
+/// Copies of one packed matrix: 1 (cached) or enough to cover dram_bytes (dram).
+template <class P>
+struct weight_copies {
+    ternary::aligned_buffer<std::uint8_t> storage;
+    std::vector<ternary::ternary_matrix_view<P>> views;
+    float gamma = 0.5f;
+    std::size_t bytes_each = 0;
+
+    weight_copies(const operands& o, bool dram) {
+        const auto packed = ternary::ternary_matrix<P>::from_trits(o.trits, o.m, o.k, ternary::weight_scales::per_matrix(gamma));
+        bytes_each = ternary::round_up(packed.bytes().size(), 64);
+        const std::size_t copies = dram ? dram_bytes / bytes_each + 1 : 1;
+        storage = ternary::aligned_buffer<std::uint8_t>(copies * bytes_each);
+        const ternary::scales_view scales(ternary::scale_kind::per_matrix, {&gamma, 1});
+        for (std::size_t c = 0; c < copies; ++c) {
+            std::memcpy(storage.data() + c * bytes_each, packed.bytes().data(), packed.bytes().size());
+            views.emplace_back(ternary::trusted_bytes, std::span<const std::uint8_t>(storage.data() + c * bytes_each, packed.bytes().size()),
+                               o.m, o.k, scales);
+        }
+    }
+};
+
+/// Float copies for Eigen, same residency rule.
+struct float_copies {
+    std::vector<std::vector<float>> copies;
+    float_copies(const operands& o, bool dram) {
+        const std::size_t bytes = o.w_float.size() * sizeof(float);
+        const std::size_t n = dram ? std::max<std::size_t>(2, dram_bytes / bytes + 1) : 1;
+        copies.assign(n, o.w_float);
+    }
+};
+
+template <class Policy, class P>
+double ternary_us(const operands& o, const weight_copies<P>& w, std::vector<float>& y) {
+    std::size_t next = 0;
+    return time_us([&] {
+        const auto& view = w.views[next];
+        next = next + 1 == w.views.size() ? 0 : next + 1;
+        ternary::gemm<Policy>(ternary::matrix_view<float>::row_major(y.data(), o.batch, o.m), view, o.x);
+    });
+}
+
+double eigen_us(const operands& o, const float_copies& w, std::size_t threads, std::vector<float>& y) {
+    ternary::thread_pool pool(threads);
+    std::size_t next = 0;
+    return time_us([&] {
+        const float* weights = w.copies[next].data();
+        next = next + 1 == w.copies.size() ? 0 : next + 1;
+        pool.run(threads, [&](std::size_t part) {
+            const std::size_t r0 = o.m * part / threads, r1 = o.m * (part + 1) / threads;
+            if (o.batch == 1) {
+                bench::eigen_gemv_rows(weights, o.m, o.k, o.x_float.data(), y.data(), r0, r1);
+            } else {
+                bench::eigen_gemm_rows(weights, o.m, o.k, o.x_float.data(), o.batch, y.data(), r0, r1);
+            }
+        });
+    });
+}
+
+struct run_case {
+    std::size_t m, k, batch, threads;
+    bool dram;
+};
+
+void report(const run_case& c, std::string_view isa, std::string_view packing, double us, std::size_t weight_bytes,
+            double bandwidth, double eigen, double scalar) {
+    const double macs = static_cast<double>(c.m) * static_cast<double>(c.k) * static_cast<double>(c.batch);
+    const double gbps = static_cast<double>(weight_bytes) / us / 1e3;
+    std::printf(
+        "{\"op\":\"%s\",\"m\":%zu,\"k\":%zu,\"batch\":%zu,\"threads\":%zu,\"mode\":\"%s\",\"isa\":\"%.*s\","
+        "\"packing\":\"%.*s\",\"us\":%.2f,\"gmacs\":%.1f,\"weight_gbps\":%.2f,\"read_gbps\":%.1f,"
+        "\"bw_fraction\":%.3f,\"vs_eigen\":%.2f,\"vs_scalar\":%.1f}\n",
+        c.batch == 1 ? "gemv" : "gemm", c.m, c.k, c.batch, c.threads, c.dram ? "dram" : "cached",
+        static_cast<int>(isa.size()), isa.data(), static_cast<int>(packing.size()), packing.data(), us, macs / us / 1e3,
+        gbps, bandwidth, gbps / bandwidth, eigen / us, scalar / us);
+    std::fflush(stdout);
+}
+
+/// Every runnable policy on one case and packing, with the scalar and Eigen references.
+template <class P>
+void measure(const run_case& c, const operands& o, double bandwidth, double eigen, const std::vector<std::string>& isas) {
+    const weight_copies<P> w(o, c.dram);
+    std::vector<float> y(o.m * o.batch);
+    const double scalar = ternary_us<ternary::simd::scalar>(o, w, y);
+    ternary::simd::compiled_policies::find([&](auto policy) {
+        using Policy = decltype(policy);
+        const bool wanted = isas.empty() || std::find(isas.begin(), isas.end(), Policy::name) != isas.end();
+        if (Policy::available() && wanted) {
+            const double us = std::is_same_v<Policy, ternary::simd::scalar> ? scalar : ternary_us<Policy>(o, w, y);
+            report(c, Policy::name, P::name, us, P::storage_bytes(o.m, o.k), bandwidth, eigen, scalar);
+        }
+        return false;
+    });
+}
+
+void run(const std::vector<run_case>& cases, const std::vector<std::string>& isas) {
+    double bandwidth[3] = {0, read_bandwidth(1), read_bandwidth(2)};
+    std::fprintf(stderr, "ternary-roofline: read bandwidth %.1f GB/s (1 thread), %.1f GB/s (2 threads)\n", bandwidth[1],
+                 bandwidth[2]);
+    for (const run_case& c : cases) {
+        ternary::set_threads(c.threads);
+        const operands o = make_operands(c.m, c.k, c.batch);
+        std::vector<float> y(o.m * o.batch);
+        const double eigen = eigen_us(o, float_copies(o, c.dram), c.threads, y);
+        measure<ternary::two_bit>(c, o, bandwidth[c.threads], eigen, isas);
+        measure<ternary::base3>(c, o, bandwidth[c.threads], eigen, isas);
+    }
+}
+
+std::vector<run_case> quick_cases() {
+    return {{4096, 4096, 1, 1, false}, {4096, 4096, 1, 2, true}, {2560, 6912, 64, 2, false}};
+}
+
+std::vector<run_case> full_cases() {
+    std::vector<run_case> cases;
+    const std::size_t shapes[][2] = {{4096, 4096}, {2560, 2560}, {640, 2560}, {6912, 2560}, {2560, 6912}};
+    for (const auto& s : shapes)
+        for (std::size_t batch : {1u, 8u, 64u})
+            for (std::size_t threads : {1u, 2u})
+                for (bool dram : {false, true}) cases.push_back({s[0], s[1], batch, threads, dram});
+    return cases;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool quick = false;
+    std::vector<std::string> isas;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--quick") {
+            quick = true;
+        } else if (arg == "--isa" && i + 1 < argc) {
+            isas.emplace_back(argv[++i]);
+        } else {
+            std::fprintf(stderr,
+                         "usage: ternary-roofline [--quick] [--isa NAME]...\n"
+                         "  --quick     a short fixed set of cases (under a minute)\n"
+                         "  --isa NAME  only this policy (repeatable; the scalar reference always runs)\n"
+                         "Prints one JSON object per case: op, m, k, batch, threads, mode, isa, packing, us,\n"
+                         "gmacs, weight_gbps, read_gbps, bw_fraction, vs_eigen, vs_scalar.\n");
+            return arg == "--help" || arg == "-h" ? 0 : 2;
+        }
+    }
+    run(quick ? quick_cases() : full_cases(), isas);
+    return 0;
+}
