@@ -49,6 +49,8 @@ double time_us(F&& f) {
 }
 
 /// Read bandwidth in GB/s with `threads` threads summing a 1 GiB buffer (best of 3 passes).
+/// The host's bandwidth drifts by 2x from minute to minute, so it is measured right before and
+/// right after each case, and the case is compared with the mean of the two.
 double read_bandwidth(std::size_t threads) {
     static std::vector<std::uint64_t> buffer(std::size_t{1} << 27, 1);  // 1 GiB, touched once
     ternary::thread_pool pool(threads);
@@ -171,7 +173,7 @@ void report(const run_case& c, std::string_view isa, std::string_view packing, d
 
 /// Every runnable policy on one case and packing, with the scalar and Eigen references.
 template <class P>
-void measure(const run_case& c, const operands& o, double bandwidth, double eigen, const std::vector<std::string>& isas) {
+void measure(const run_case& c, const operands& o, double eigen, const std::vector<std::string>& isas) {
     const weight_copies<P> w(o, c.dram);
     std::vector<float> y(o.m * o.batch);
     const double scalar = ternary_us<ternary::simd::scalar>(o, w, y);
@@ -179,24 +181,23 @@ void measure(const run_case& c, const operands& o, double bandwidth, double eige
         using Policy = decltype(policy);
         const bool wanted = isas.empty() || std::find(isas.begin(), isas.end(), Policy::name) != isas.end();
         if (Policy::available() && wanted) {
+            const double before = read_bandwidth(c.threads);
             const double us = std::is_same_v<Policy, ternary::simd::scalar> ? scalar : ternary_us<Policy>(o, w, y);
-            report(c, Policy::name, P::name, us, P::storage_bytes(o.m, o.k), bandwidth, eigen, scalar);
+            const double after = read_bandwidth(c.threads);
+            report(c, Policy::name, P::name, us, P::storage_bytes(o.m, o.k), (before + after) / 2, eigen, scalar);
         }
         return false;
     });
 }
 
 void run(const std::vector<run_case>& cases, const std::vector<std::string>& isas) {
-    double bandwidth[3] = {0, read_bandwidth(1), read_bandwidth(2)};
-    std::fprintf(stderr, "ternary-roofline: read bandwidth %.1f GB/s (1 thread), %.1f GB/s (2 threads)\n", bandwidth[1],
-                 bandwidth[2]);
     for (const run_case& c : cases) {
         ternary::set_threads(c.threads);
         const operands o = make_operands(c.m, c.k, c.batch);
         std::vector<float> y(o.m * o.batch);
         const double eigen = eigen_us(o, float_copies(o, c.dram), c.threads, y);
-        measure<ternary::two_bit>(c, o, bandwidth[c.threads], eigen, isas);
-        measure<ternary::base3>(c, o, bandwidth[c.threads], eigen, isas);
+        measure<ternary::two_bit>(c, o, eigen, isas);
+        measure<ternary::base3>(c, o, eigen, isas);
     }
 }
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -59,13 +60,8 @@ public:
         generation_.fetch_add(1, std::memory_order_release);
         generation_.notify_all();
         run_part(0);
-        // Wait for the workers: spin first (the parts are short), then sleep.
-        for (std::size_t spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-            if (spin > spin_limit) {
-                const std::size_t left = pending_.load(std::memory_order_acquire);
-                if (left != 0) pending_.wait(left);
-            }
-        }
+        // Wait for the workers: spin first (their parts end about when ours does), then sleep.
+        wait_until(pending_, [](std::size_t left) { return left == 0; });
         if (failure_) std::rethrow_exception(failure_);
     }
 
@@ -75,7 +71,33 @@ private:
         void* fn = nullptr;
         std::size_t parts = 0;
     };
-    static constexpr std::size_t spin_limit = 20000;  // ~20-50 us of polling before sleeping
+    /// How long a waiting thread polls before it sleeps. Waking a sleeping thread costs tens of
+    /// microseconds (more in a VM), as much as a whole GEMV; consecutive products (a model's
+    /// layers) come closer together than this, so their threads never sleep in between.
+    static constexpr std::chrono::microseconds spin_time{1000};
+
+    /// Returns once done(value) holds: polls for spin_time, then sleeps until value changes.
+    template <class T, class Done>
+    static void wait_until(const std::atomic<T>& value, Done done) {
+        const auto deadline = std::chrono::steady_clock::now() + spin_time;
+        for (std::size_t spin = 0;; ++spin) {
+            const T now = value.load(std::memory_order_acquire);
+            if (done(now)) return;
+            if (spin % 256 == 255 && std::chrono::steady_clock::now() > deadline) {
+                value.wait(now, std::memory_order_acquire);
+            } else {
+                cpu_relax();
+            }
+        }
+    }
+
+    static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ volatile("yield");
+#endif
+    }
 
     static bool& inside_a_part() {
         thread_local bool inside = false;
@@ -96,9 +118,7 @@ private:
     void work(std::size_t worker) {
         std::uint64_t seen = 0;
         for (;;) {
-            for (std::size_t spin = 0; generation_.load(std::memory_order_acquire) == seen; ++spin) {
-                if (spin > spin_limit) generation_.wait(seen);
-            }
+            wait_until(generation_, [seen](std::uint64_t g) { return g != seen; });
             seen = generation_.load(std::memory_order_acquire);
             if (stopping_.load()) return;
             if (worker < job_.parts) run_part(worker);

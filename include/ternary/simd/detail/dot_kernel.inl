@@ -72,6 +72,10 @@ TERNARY_ALWAYS_INLINE void step(const std::uint8_t* rows, std::size_t row_bytes,
     TERNARY_UNROLL
     for (std::size_t r = 0; r < R; ++r) {
         const std::uint8_t* src = rows + r * row_bytes + byte_offset;
+        // The same bytes of the row R rows further on, which the next tile reads: a row is
+        // only K/G bytes (1 KiB at K = 4096), too short a stream for the hardware prefetcher
+        // to catch before it ends. (A prefetch never faults, past the last row included.)
+        __builtin_prefetch(src + R * row_bytes);
         const typename ops::vec packed = Partial ? ops::load_partial(src, partial_bytes) : ops::load(src);
         typename ops::vec code[G];
         decode<G>(packed, code);
