@@ -93,6 +93,20 @@ inline float rescale(const std::int32_t* block_dots, std::size_t blocks, const s
     return acc / activation_scale;
 }
 
+/// The same arithmetic as rescale for one-block scales (per matrix or per row), over a
+/// contiguous output row, in a loop the compiler vectorizes: a division per output costs as
+/// much as a tenth of a cached GEMV when done one at a time.
+inline void rescale_row(float* out, const std::int32_t* dots, std::size_t rows, const scales_view& scales,
+                        float activation_scale) {
+    if (scales.kind() == scale_kind::per_matrix) {
+        const float gamma = scales.values()[0];
+        for (std::size_t i = 0; i < rows; ++i) out[i] = static_cast<float>(dots[i]) * gamma / activation_scale;
+    } else {
+        const float* gamma = scales.values().data();
+        for (std::size_t i = 0; i < rows; ++i) out[i] = static_cast<float>(dots[i]) * gamma[i] / activation_scale;
+    }
+}
+
 }  // namespace detail
 
 /// Matrices accepted by the products: a ternary_matrix_view or an owning ternary_matrix.
@@ -124,8 +138,13 @@ void gemm(matrix_view<float> out, const Matrix& matrix, const activation_batch_v
     std::int32_t* dots = detail::dots_scratch(x.tokens() * w.rows() * blocks);
     detail::parallel_block_dots<Policy>(w, x, block_cols, dots);
     for (std::size_t t = 0; t < x.tokens(); ++t) {
+        const std::int32_t* token_dots = dots + t * w.rows() * blocks;
+        if (blocks == 1 && out.stride(1) == 1) {
+            detail::rescale_row(&out(t, 0), token_dots, w.rows(), w.scales(), x.scale(t));
+            continue;
+        }
         for (std::size_t i = 0; i < w.rows(); ++i) {
-            out(t, i) = detail::rescale(dots + (t * w.rows() + i) * blocks, blocks, w.scales(), i, x.scale(t));
+            out(t, i) = detail::rescale(token_dots + i * blocks, blocks, w.scales(), i, x.scale(t));
         }
     }
 }

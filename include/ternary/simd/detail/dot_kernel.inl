@@ -139,19 +139,28 @@ void rows_against_tokens(const std::uint8_t* weights, std::size_t row_bytes, std
 }
 
 /// out[t * out_token_stride + i] = sum_j c(i, j) * q_t[j] for rows [r0, r1) and all tokens.
+///
+/// Several tokens (GEMM): rows go in blocks of about 96 KiB of weights, and each block meets
+/// every token before the next block is read, so weights come from L3 or memory once per call
+/// and then from L2, instead of once per tile of tokens.
 template <std::size_t G>
 void code_dots(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r0, std::size_t r1,
                const std::int8_t* planes, std::size_t plane_stride, std::size_t tokens, std::int32_t* out,
                std::size_t out_token_stride) {
-    constexpr std::size_t gemm_tokens = ops::gemm_tokens;
-    std::size_t t = 0;
-    for (; t + gemm_tokens <= tokens; t += gemm_tokens) {
-        rows_against_tokens<G, ops::gemm_rows, gemm_tokens>(weights, row_bytes, r0, r1, planes, plane_stride, t,
-                                                             out, out_token_stride);
-    }
-    for (; t < tokens; ++t) {
-        rows_against_tokens<G, ops::gemv_rows, 1>(weights, row_bytes, r0, r1, planes, plane_stride, t, out,
-                                                  out_token_stride);
+    constexpr std::size_t gemm_tokens = ops::gemm_tokens, block_bytes = std::size_t{96} << 10;
+    const std::size_t block_rows = tokens < gemm_tokens ? r1 - r0
+                                   : std::max(ops::gemm_rows, block_bytes / row_bytes / ops::gemm_rows * ops::gemm_rows);
+    for (std::size_t block = r0; block < r1; block += block_rows) {
+        const std::size_t end = std::min(r1, block + block_rows);
+        std::size_t t = 0;
+        for (; t + gemm_tokens <= tokens; t += gemm_tokens) {
+            rows_against_tokens<G, ops::gemm_rows, gemm_tokens>(weights, row_bytes, block, end, planes, plane_stride, t,
+                                                                 out, out_token_stride);
+        }
+        for (; t < tokens; ++t) {
+            rows_against_tokens<G, ops::gemv_rows, 1>(weights, row_bytes, block, end, planes, plane_stride, t, out,
+                                                      out_token_stride);
+        }
     }
 }
 
