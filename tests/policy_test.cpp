@@ -210,3 +210,18 @@ TEST_CASE("the thread pool runs every part once, rethrows failures and allows ne
     pool.run(3, [&](std::size_t) { pool.run(3, [&](std::size_t) { ++inner; }); });
     CHECK(inner == 9);
 }
+
+TEST_CASE_TEMPLATE("GEMM over several row blocks with a remainder of tokens", P, two_bit, base3) {
+    // 700 rows of 1000 columns are several ~96 KiB row blocks; 7 tokens are a full tile of 4
+    // (or 2) plus a remainder, for every policy's tile shape.
+    const std::size_t rows = 700, cols = 1000, tokens = 7;
+    const auto w = ternary::ternary_matrix<P>::from_trits(test::random_trits(rows * cols), rows, cols,
+                                                          ternary::weight_scales::per_matrix(1.0f));
+    const auto x = batch_from(test::random_int8(tokens * cols), tokens, cols);
+    const auto reference = dots_of<ternary::simd::scalar>(w, x);
+    for_each_runnable_policy([&](auto policy) {
+        using Policy = decltype(policy);
+        CAPTURE(Policy::name);
+        CHECK(dots_of<Policy>(w, x) == reference);
+    });
+}
