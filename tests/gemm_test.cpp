@@ -169,6 +169,12 @@ TEST_CASE("products refuse mismatched shapes, empty views and unavailable polici
     CHECK_THROWS_AS(ternary::gemm(ternary::matrix_view<float>::row_major(yy.data(), 3, 2), w, p.batch),
                     ternary::shape_error);
     CHECK_THROWS_AS(p.batch.token(2), ternary::shape_error);
+    CHECK_THROWS_AS(p.batch.view().tokens(1, 2), ternary::shape_error);
+    CHECK_THROWS_AS(p.batch.view().tokens(0, 0), ternary::shape_error);
+    const auto second = p.batch.view().tokens(1, 1);
+    CHECK(second.scale(0) == p.batch.scale(1));
+    CHECK(second.sum(0) == p.batch.sum(1));
+    CHECK(second.values(0).data() == p.batch.values(1).data());
     CHECK_THROWS_WITH_AS(ternary::gemv<unavailable_policy>(std::span<float>(y), w, p.batch.token(0)),
                          doctest::Contains("'unavailable' is not supported"), ternary::error);
     CHECK_NOTHROW(ternary::gemv<ternary::simd::scalar>(std::span<float>(y), w, p.batch.token(0)));

@@ -46,11 +46,15 @@ public:
     std::int32_t sum(std::size_t t) const noexcept { return sums_[t]; }
 
     /// The single token t.
-    activation_batch_view token(std::size_t t) const {
-        if (t >= tokens_) {
-            detail::fail<shape_error>("activation_batch_view::token", "token ", t, " of ", tokens_);
+    activation_batch_view token(std::size_t t) const { return tokens(t, 1); }
+
+    /// Tokens [first, first + count).
+    activation_batch_view tokens(std::size_t first, std::size_t count) const {
+        if (first > tokens_ || count > tokens_ - first || count == 0) {
+            detail::fail<shape_error>("activation_batch_view::tokens", "tokens ", first, " to ", first + count,
+                                      " of ", tokens_);
         }
-        return {data_ + t * row_stride_, 1, cols_, row_stride_, scales_ + t, sums_ + t};
+        return {data_ + first * row_stride_, count, cols_, row_stride_, scales_ + first, sums_ + first};
     }
 
 private:

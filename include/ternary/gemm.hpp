@@ -64,7 +64,17 @@ inline std::pair<std::size_t, std::size_t> row_range(std::size_t rows, std::size
     return {boundary(part), boundary(part + 1)};
 }
 
-/// Policy::block_dots over all rows, split across the default thread pool.
+/// A per-thread buffer that only grows: no allocation per call once warmed up.
+template <class T>
+T* scratch(std::size_t count) {
+    thread_local std::vector<T> buffer;
+    if (buffer.size() < count) buffer.resize(count);
+    return buffer.data();
+}
+
+/// All rows' block dot products on the default thread pool: the activations are prepared once
+/// (each thread a slice of the tokens), then each thread computes a fixed range of rows, all
+/// reading the same preparation.
 template <class Policy, packing P>
 void parallel_block_dots(const ternary_matrix_view<P>& w, const activation_batch_view& x, std::size_t block_cols,
                          std::int32_t* out) {
@@ -72,17 +82,21 @@ void parallel_block_dots(const ternary_matrix_view<P>& w, const activation_batch
     const std::size_t macs = w.rows() * w.cols() * x.tokens();
     const std::size_t parts =
         macs < parallel_threshold ? 1 : std::min(pool.size(), (w.rows() + row_quantum - 1) / row_quantum);
+
+    const std::size_t bytes = Policy::prepared_bytes(w, x, block_cols);
+    std::int8_t* planes = simd::detail::scratch(bytes);
+    const std::size_t per_token = bytes / x.tokens();
+    const std::size_t preparers = std::min(parts, x.tokens());
+    pool.run(preparers, [&](std::size_t part) {
+        const std::size_t first = x.tokens() * part / preparers, last = x.tokens() * (part + 1) / preparers;
+        if (first < last) Policy::prepare(w, x.tokens(first, last - first), block_cols, planes + first * per_token);
+    });
+    const simd::prepared_activations prepared{x, bytes == 0 ? nullptr : planes, per_token};
+
     pool.run(parts, [&](std::size_t part) {
         const auto [begin, end] = row_range(w.rows(), parts, part);
-        if (begin < end) Policy::block_dots(w, x, block_cols, begin, end, out);
+        if (begin < end) Policy::block_dots_prepared(w, prepared, block_cols, begin, end, out);
     });
-}
-
-/// A per-thread int32 buffer that only grows: no allocation per call once warmed up.
-inline std::int32_t* dots_scratch(std::size_t count) {
-    thread_local std::vector<std::int32_t> buffer;
-    if (buffer.size() < count) buffer.resize(count);
-    return buffer.data();
 }
 
 /// The float epilogue shared by every policy (see the top of this file).
@@ -120,7 +134,7 @@ void dot_products(matrix_view<std::int32_t> out, const Matrix& matrix, const act
     const auto& w = detail::as_view(matrix);
     detail::check_operands<Policy>("dot_products", w, x);
     detail::check_output("dot_products", out, x.tokens(), w.rows());
-    std::int32_t* dots = detail::dots_scratch(x.tokens() * w.rows());
+    std::int32_t* dots = detail::scratch<std::int32_t>(x.tokens() * w.rows());
     detail::parallel_block_dots<Policy>(w, x, w.cols(), dots);
     for (std::size_t t = 0; t < x.tokens(); ++t) {
         for (std::size_t i = 0; i < w.rows(); ++i) out(t, i) = dots[t * w.rows() + i];
@@ -135,7 +149,7 @@ void gemm(matrix_view<float> out, const Matrix& matrix, const activation_batch_v
     detail::check_output("gemm", out, x.tokens(), w.rows());
     const std::size_t block_cols = w.scales().block_cols(w.cols());
     const std::size_t blocks = w.scales().blocks_per_row(w.cols());
-    std::int32_t* dots = detail::dots_scratch(x.tokens() * w.rows() * blocks);
+    std::int32_t* dots = detail::scratch<std::int32_t>(x.tokens() * w.rows() * blocks);
     detail::parallel_block_dots<Policy>(w, x, block_cols, dots);
     for (std::size_t t = 0; t < x.tokens(); ++t) {
         const std::int32_t* token_dots = dots + t * w.rows() * blocks;

@@ -10,7 +10,7 @@
 #include "../config.hpp"
 #include "../pack/packing.hpp"
 #include "cpu.hpp"
-#include "detail/simd_block_dots.hpp"
+#include "detail/simd_policy.hpp"
 #include "detail/target.hpp"
 #include "detail/x86_ymm.hpp"
 

@@ -9,7 +9,7 @@
 #include "../config.hpp"
 #include "../pack/packing.hpp"
 #include "cpu.hpp"
-#include "detail/simd_block_dots.hpp"
+#include "detail/simd_policy.hpp"
 #include "detail/target.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -20,6 +20,7 @@
 #include "avxvnni.hpp"
 #include "neon.hpp"
 #include "neon_dotprod.hpp"
+#include "prepared.hpp"
 #include "scalar.hpp"
 
 namespace ternary::inline TERNARY_ABI::simd {
@@ -78,21 +79,32 @@ inline std::string_view choose_policy() {
     return chosen;
 }
 
+/// The kernel policy functions of one policy for packing P, as pointers.
 template <packing P>
-using block_dots_fn = void (*)(const ternary_matrix_view<P>&, const activation_batch_view&, std::size_t,
-                               std::size_t, std::size_t, std::int32_t*);
+struct policy_functions {
+    std::size_t (*prepared_bytes)(const ternary_matrix_view<P>&, const activation_batch_view&, std::size_t);
+    prepared_activations (*prepare)(const ternary_matrix_view<P>&, const activation_batch_view&, std::size_t,
+                                    std::int8_t*);
+    void (*block_dots_prepared)(const ternary_matrix_view<P>&, const prepared_activations&, std::size_t, std::size_t,
+                                std::size_t, std::int32_t*);
+};
 
 template <packing P>
-block_dots_fn<P> block_dots_of(std::string_view name) {
-    block_dots_fn<P> fn = nullptr;
+policy_functions<P> functions_of(std::string_view name) {
+    policy_functions<P> functions{};
     compiled_policies::find([&](auto policy) {
         using Policy = decltype(policy);
         if (Policy::name != name) return false;
-        fn = &Policy::template block_dots<P>;
+        functions = {&Policy::template prepared_bytes<P>, &Policy::template prepare<P>,
+                     &Policy::template block_dots_prepared<P>};
         return true;
     });
-    return fn;
+    return functions;
 }
+
+/// The chosen policy's functions for packing P (chosen on first use).
+template <packing P>
+const policy_functions<P>& chosen_functions();
 
 }  // namespace detail
 
@@ -103,15 +115,32 @@ inline std::string_view active_policy_name() {
     return name;
 }
 
-struct automatic {
+struct automatic : kernel_policy_base<automatic> {
     static constexpr std::string_view name = "auto";
     static bool available() noexcept { return true; }
+
     template <packing P>
-    static void block_dots(const ternary_matrix_view<P>& w, const activation_batch_view& x, std::size_t block_cols,
-                           std::size_t row_begin, std::size_t row_end, std::int32_t* out) {
-        static const detail::block_dots_fn<P> chosen = detail::block_dots_of<P>(active_policy_name());
-        chosen(w, x, block_cols, row_begin, row_end, out);
+    static std::size_t prepared_bytes(const ternary_matrix_view<P>& w, const activation_batch_view& x,
+                                      std::size_t block_cols) {
+        return detail::chosen_functions<P>().prepared_bytes(w, x, block_cols);
+    }
+    template <packing P>
+    static prepared_activations prepare(const ternary_matrix_view<P>& w, const activation_batch_view& x,
+                                        std::size_t block_cols, std::int8_t* scratch) {
+        return detail::chosen_functions<P>().prepare(w, x, block_cols, scratch);
+    }
+    template <packing P>
+    static void block_dots_prepared(const ternary_matrix_view<P>& w, const prepared_activations& prepared,
+                                    std::size_t block_cols, std::size_t row_begin, std::size_t row_end,
+                                    std::int32_t* out) {
+        detail::chosen_functions<P>().block_dots_prepared(w, prepared, block_cols, row_begin, row_end, out);
     }
 };
+
+template <packing P>
+const detail::policy_functions<P>& detail::chosen_functions() {
+    static const policy_functions<P> functions = functions_of<P>(active_policy_name());
+    return functions;
+}
 
 }  // namespace ternary::inline TERNARY_ABI::simd

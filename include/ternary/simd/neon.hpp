@@ -9,7 +9,7 @@
 #include "../config.hpp"
 #include "cpu.hpp"
 #include "detail/neon_common.hpp"
-#include "detail/simd_block_dots.hpp"
+#include "detail/simd_policy.hpp"
 #include "detail/target.hpp"
 
 #if defined(__aarch64__)

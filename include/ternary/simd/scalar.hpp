@@ -13,22 +13,30 @@
 #include "../activations.hpp"
 #include "../pack/packing.hpp"
 #include "../ternary_matrix.hpp"
+#include "prepared.hpp"
 
 namespace ternary::inline TERNARY_ABI::simd {
 
-struct scalar {
+struct scalar : kernel_policy_base<scalar> {
     static constexpr std::string_view name = "scalar";
     static bool available() noexcept { return true; }
 
-    /// The one primitive a policy provides. For every token t of x, every row i in
-    /// [row_begin, row_end) of w and every block b of block_cols columns (the last block of a
-    /// row may be shorter):
-    ///   out[(t * w.rows() + i) * blocks + b] = sum over j in block b of trit(i, j) * q_t[j]
-    /// exactly, in int32 (no overflow: see max_cols), where blocks = ceil(cols / block_cols).
     template <packing P>
-    static void block_dots(const ternary_matrix_view<P>& w, const activation_batch_view& x,
-                           std::size_t block_cols, std::size_t row_begin, std::size_t row_end,
-                           std::int32_t* out) {
+    static std::size_t prepared_bytes(const ternary_matrix_view<P>&, const activation_batch_view&, std::size_t) {
+        return 0;
+    }
+    template <packing P>
+    static prepared_activations prepare(const ternary_matrix_view<P>&, const activation_batch_view& x, std::size_t,
+                                        std::int8_t*) {
+        return {x};
+    }
+
+    /// Unpacks each row and multiplies it out, block by block (see kernel_policy_base).
+    template <packing P>
+    static void block_dots_prepared(const ternary_matrix_view<P>& w, const prepared_activations& prepared,
+                                    std::size_t block_cols, std::size_t row_begin, std::size_t row_end,
+                                    std::int32_t* out) {
+        const activation_batch_view& x = prepared.x;
         const std::size_t cols = w.cols();
         const std::size_t blocks = (cols + block_cols - 1) / block_cols;
         std::vector<std::int8_t> trits(cols);

@@ -164,7 +164,7 @@ void code_dots(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r
     }
 }
 
-/// The entry point the policies call (detail/simd_block_dots.hpp).
+/// The entry point the policies call (detail/simd_policy.hpp).
 struct entry {
     static constexpr std::size_t width = ops::width;
     template <std::size_t G>
