@@ -48,25 +48,27 @@ double time_us(F&& f) {
     return trials[trials.size() / 2];
 }
 
-/// Read bandwidth in GB/s with `threads` threads summing a 1 GiB buffer (best of 3 passes).
-/// The host's bandwidth drifts by 2x from minute to minute, so it is measured right before and
-/// right after each case, and the case is compared with the mean of the two.
+/// Read bandwidth in GB/s with `threads` threads summing a 1 GiB buffer: the median of 5
+/// passes, the same statistic as the products' times. The host's bandwidth drifts by 2x from
+/// minute to minute, so it is measured right before and right after each case, and the case is
+/// compared with the mean of the two.
 double read_bandwidth(std::size_t threads) {
     static std::vector<std::uint64_t> buffer(std::size_t{1} << 27, 1);  // 1 GiB, touched once
     ternary::thread_pool pool(threads);
     std::vector<std::uint64_t> sums(threads);
-    double best = 0.0;
-    for (int pass = 0; pass < 3; ++pass) {
+    std::vector<double> passes;
+    for (int pass = 0; pass < 5; ++pass) {
         const auto start = clock_type::now();
         pool.run(threads, [&](std::size_t part) {
             const std::size_t n = buffer.size() / threads;
             sums[part] = bench::sum_words(buffer.data() + part * n, n);
         });
         const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-        best = std::max(best, static_cast<double>(buffer.size() * 8) / seconds / 1e9);
+        passes.push_back(static_cast<double>(buffer.size() * 8) / seconds / 1e9);
     }
     if (sums[0] == 0) std::puts("impossible");  // keep the sums alive
-    return best;
+    std::sort(passes.begin(), passes.end());
+    return passes[passes.size() / 2];
 }
 
 /// The operands of one shape: weights (as trits), activations, and their float forms.
