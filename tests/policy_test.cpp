@@ -41,6 +41,28 @@ ternary::activation_batch batch_from(const std::vector<std::int8_t>& q, std::siz
     return ternary::activation_batch::from_int8(ternary::matrix_view<const std::int8_t>::row_major(q.data(), tokens, cols), scales);
 }
 
+/// Random trits (rows x cols) and random int8 activations (tokens x cols).
+template <class P>
+struct random_problem {
+    ternary::ternary_matrix<P> w;
+    ternary::activation_batch x;
+    random_problem(std::size_t rows, std::size_t cols, std::size_t tokens)
+        : w(ternary::ternary_matrix<P>::from_trits(test::random_trits(rows * cols), rows, cols,
+                                                   ternary::weight_scales::per_matrix(1.0f))),
+          x(batch_from(test::random_int8(tokens * cols), tokens, cols)) {}
+};
+
+/// Every runnable policy's dot products equal the scalar oracle's, bit for bit.
+template <class P>
+void check_every_policy_matches_scalar(const random_problem<P>& problem) {
+    const auto reference = dots_of<ternary::simd::scalar>(problem.w, problem.x);
+    for_each_runnable_policy([&](auto policy) {
+        using Policy = decltype(policy);
+        CAPTURE(Policy::name);
+        CHECK(dots_of<Policy>(problem.w, problem.x) == reference);
+    });
+}
+
 }  // namespace
 
 TEST_CASE("this machine runs at least the scalar policy and names the active one") {
@@ -49,31 +71,23 @@ TEST_CASE("this machine runs at least the scalar policy and names the active one
 }
 
 TEST_CASE_TEMPLATE("every policy equals the scalar oracle on ragged shapes", P, two_bit, base3) {
-    for_each_runnable_policy([](auto policy) {
-        using Policy = decltype(policy);
-        CAPTURE(Policy::name);
-        for (std::size_t cols : {1u, 2u, 4u, 5u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 65u, 100u, 127u, 128u, 129u,
-                                 255u, 256u, 257u, 319u, 320u, 321u, 640u, 1000u, 2560u}) {
-            for (std::size_t rows : {1u, 3u, 8u, 9u, 17u}) {
-                for (std::size_t tokens : {1u, 3u, 4u}) {
-                    CAPTURE(cols);
-                    CAPTURE(rows);
-                    CAPTURE(tokens);
-                    const auto w = ternary::ternary_matrix<P>::from_trits(test::random_trits(rows * cols), rows, cols,
-                                                                          ternary::weight_scales::per_matrix(1.0f));
-                    const auto x = batch_from(test::random_int8(tokens * cols), tokens, cols);
-                    CHECK(dots_of<Policy>(w, x) == dots_of<ternary::simd::scalar>(w, x));
-                }
+    for (std::size_t cols : {1u, 2u, 4u, 5u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 65u, 100u, 127u, 128u, 129u,
+                             255u, 256u, 257u, 319u, 320u, 321u, 640u, 1000u, 2560u}) {
+        for (std::size_t rows : {1u, 3u, 8u, 9u, 17u}) {
+            for (std::size_t tokens : {1u, 3u, 4u}) {
+                CAPTURE(cols);
+                CAPTURE(rows);
+                CAPTURE(tokens);
+                check_every_policy_matches_scalar(random_problem<P>(rows, cols, tokens));
             }
         }
-    });
+    }
 }
 
 TEST_CASE_TEMPLATE("every policy computes exactly the rows it is given", P, two_bit, base3) {
     const std::size_t rows = 23, cols = 777, tokens = 3;
-    const auto w = ternary::ternary_matrix<P>::from_trits(test::random_trits(rows * cols), rows, cols,
-                                                          ternary::weight_scales::per_matrix(1.0f));
-    const auto x = batch_from(test::random_int8(tokens * cols), tokens, cols);
+    const random_problem<P> problem(rows, cols, tokens);
+    const auto& [w, x] = problem;
     const auto all = dots_of<ternary::simd::scalar>(w, x);
     for_each_runnable_policy([&](auto policy) {
         using Policy = decltype(policy);
@@ -214,14 +228,5 @@ TEST_CASE("the thread pool runs every part once, rethrows failures and allows ne
 TEST_CASE_TEMPLATE("GEMM over several row blocks with a remainder of tokens", P, two_bit, base3) {
     // 700 rows of 1000 columns are several ~96 KiB row blocks; 7 tokens are a full tile of 4
     // (or 2) plus a remainder, for every policy's tile shape.
-    const std::size_t rows = 700, cols = 1000, tokens = 7;
-    const auto w = ternary::ternary_matrix<P>::from_trits(test::random_trits(rows * cols), rows, cols,
-                                                          ternary::weight_scales::per_matrix(1.0f));
-    const auto x = batch_from(test::random_int8(tokens * cols), tokens, cols);
-    const auto reference = dots_of<ternary::simd::scalar>(w, x);
-    for_each_runnable_policy([&](auto policy) {
-        using Policy = decltype(policy);
-        CAPTURE(Policy::name);
-        CHECK(dots_of<Policy>(w, x) == reference);
-    });
+    check_every_policy_matches_scalar(random_problem<P>(700, 1000, 7));
 }
