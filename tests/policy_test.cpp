@@ -87,7 +87,8 @@ TEST_CASE_TEMPLATE("every policy equals the scalar oracle on ragged shapes", P, 
 TEST_CASE_TEMPLATE("every policy computes exactly the rows it is given", P, two_bit, base3) {
     const std::size_t rows = 23, cols = 777, tokens = 3;
     const random_problem<P> problem(rows, cols, tokens);
-    const auto& [w, x] = problem;
+    const auto& w = problem.w;
+    const auto& x = problem.x;
     const auto all = dots_of<ternary::simd::scalar>(w, x);
     for_each_runnable_policy([&](auto policy) {
         using Policy = decltype(policy);
