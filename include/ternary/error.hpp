@@ -29,6 +29,12 @@ public:
     using error::error;
 };
 
+/// A file that is not what it claims to be: wrong magic, truncated, sizes that do not add up.
+class format_error : public error {
+public:
+    using error::error;
+};
+
 /// A typed pointer into caller-owned memory that is not aligned for its element type.
 class alignment_error : public error {
 public:

@@ -1,0 +1,64 @@
+#pragma once
+// The float operations of the transformer, in the order of operations of llama2.c's run.c
+// (sums in index order, powf/cosf/sinf/expf in float), so that a float model reproduces its
+// outputs exactly.
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+
+#include "../config.hpp"
+#include "config.hpp"
+
+namespace ternary::inline TERNARY_ABI::bitnet {
+
+/// out = weight * x / sqrt(mean(x^2) + eps). out may be x.
+inline void rms_norm(std::span<float> out, std::span<const float> x, std::span<const float> weight, float eps) {
+    float squares = 0.0f;
+    for (float v : x) squares += v * v;
+    const float inverse_rms = 1.0f / std::sqrt(squares / static_cast<float>(x.size()) + eps);
+    for (std::size_t i = 0; i < x.size(); ++i) out[i] = weight[i] * (inverse_rms * x[i]);
+}
+
+/// Rotary position embedding of every head in vec (heads of head_dim values) at position pos:
+/// pair (a, b) of frequency f = theta^(-2i / head_dim) turns by pos * f.
+inline void rope(std::span<float> vec, std::size_t head_dim, std::size_t pos, float theta, rope_style style) {
+    const auto rotate = [](float& a, float& b, float angle) {
+        const float c = std::cos(angle), s = std::sin(angle);
+        const float a0 = a, b0 = b;
+        a = a0 * c - b0 * s;
+        b = a0 * s + b0 * c;
+    };
+    const float position = static_cast<float>(pos);
+    for (std::size_t head = 0; head < vec.size(); head += head_dim) {
+        float* v = vec.data() + head;
+        for (std::size_t i = 0; i < head_dim / 2; ++i) {
+            const float frequency = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+            if (style == rope_style::interleaved) {
+                rotate(v[2 * i], v[2 * i + 1], position * frequency);
+            } else {
+                rotate(v[i], v[i + head_dim / 2], position * frequency);
+            }
+        }
+    }
+}
+
+/// x = exp(x - max x) / sum, in place (the max keeps exp from overflowing).
+inline void softmax(std::span<float> x) {
+    float max = x[0];
+    for (float v : x) max = v > max ? v : max;
+    float sum = 0.0f;
+    for (float& v : x) {
+        v = std::exp(v - max);
+        sum += v;
+    }
+    for (float& v : x) v /= sum;
+}
+
+/// The gate activation: silu(z) = z / (1 + e^-z), or relu(z)^2.
+inline float activate(float z, ffn_activation activation) {
+    if (activation == ffn_activation::silu) return z * (1.0f / (1.0f + std::exp(-z)));
+    return z > 0.0f ? z * z : 0.0f;
+}
+
+}  // namespace ternary::inline TERNARY_ABI::bitnet

@@ -1,0 +1,121 @@
+#pragma once
+// llama2.c's tokenizer (tokenizer.bin, formats.md 5.2): SentencePiece-style pieces with scores,
+// encoded by repeatedly merging the adjacent pair with the best score.
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "../config.hpp"
+#include "../error.hpp"
+#include "../io/file.hpp"
+
+namespace ternary::inline TERNARY_ABI::tokenizer {
+
+class llama2c_tokenizer {
+public:
+    static constexpr std::size_t bos = 1;  // <s>
+    static constexpr std::size_t eos = 2;  // </s>
+
+    /// Reads tokenizer.bin; vocab_size comes from the model (the file does not store it).
+    static llama2c_tokenizer load(const std::string& path, std::size_t vocab_size) {
+        const std::vector<std::uint8_t> bytes = io::read_file(path);
+        io::byte_reader in(bytes.data(), bytes.size(), path);
+        llama2c_tokenizer t;
+        const std::int32_t max_length = in.read<std::int32_t>("max_token_length");
+        if (max_length <= 0 || vocab_size < 3) {
+            detail::fail<format_error>(path.c_str(), "max_token_length ", max_length, " or vocab size ", vocab_size,
+                                       " is not a tokenizer");
+        }
+        t.scores_.reserve(vocab_size);
+        t.pieces_.reserve(vocab_size);
+        for (std::size_t id = 0; id < vocab_size; ++id) {
+            t.scores_.push_back(in.read<float>("a score"));
+            const std::int32_t length = in.read<std::int32_t>("a piece length");
+            if (length < 0 || length > max_length) {
+                detail::fail<format_error>(path.c_str(), "piece ", id, " has length ", length);
+            }
+            const auto* piece = in.take(static_cast<std::size_t>(length), "a piece");
+            t.pieces_.emplace_back(reinterpret_cast<const char*>(piece), static_cast<std::size_t>(length));
+        }
+        for (std::size_t id = 0; id < vocab_size; ++id) t.ids_.emplace(t.pieces_[id], id);  // first id wins
+        return t;
+    }
+
+    std::size_t vocab_size() const noexcept { return pieces_.size(); }
+    const std::string& piece(std::size_t id) const { return pieces_.at(id); }
+
+    /// The text of `token` when it follows `previous` (llama2.c's decode): after BOS a leading
+    /// space is dropped; a piece "<0xHH>" stands for the raw byte HH.
+    std::string decode(std::size_t previous, std::size_t token) const {
+        std::string_view p = piece(token);
+        if (previous == bos && !p.empty() && p.front() == ' ') p.remove_prefix(1);
+        if (p.size() == 6 && p.substr(0, 3) == "<0x" && p.back() == '>') {
+            const auto hex = [](char ch) -> int {
+                if (ch >= '0' && ch <= '9') return ch - '0';
+                if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+                if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+                return -1;
+            };
+            const int hi = hex(p[3]), lo = hex(p[4]);
+            if (hi >= 0 && lo >= 0) return std::string(1, static_cast<char>(hi * 16 + lo));
+        }
+        return std::string(p);
+    }
+
+    /// Token ids of text (llama2.c's encode): BOS if asked, a dummy-prefix space piece for
+    /// non-empty text, each UTF-8 character as its piece (or its bytes, id = byte + 3), then
+    /// merges of the best-scoring adjacent pair until none is in the vocabulary; EOS if asked.
+    std::vector<std::size_t> encode(std::string_view text, bool add_bos, bool add_eos) const {
+        std::vector<std::size_t> tokens;
+        if (add_bos) tokens.push_back(bos);
+        if (!text.empty()) tokens.push_back(id_of(" "));
+        for (std::size_t i = 0; i < text.size();) {
+            std::size_t length = 1;  // one UTF-8 character: a lead byte and its continuation bytes
+            while (i + length < text.size() && length < 4 && (static_cast<unsigned char>(text[i + length]) & 0xC0) == 0x80) {
+                ++length;
+            }
+            const auto found = ids_.find(std::string(text.substr(i, length)));
+            if (found != ids_.end()) {
+                tokens.push_back(found->second);
+            } else {
+                for (std::size_t b = 0; b < length; ++b) tokens.push_back(static_cast<unsigned char>(text[i + b]) + 3u);
+            }
+            i += length;
+        }
+        for (;;) {
+            float best_score = -std::numeric_limits<float>::infinity();
+            std::size_t best_id = 0, best_index = tokens.size();
+            for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
+                const auto found = ids_.find(pieces_[tokens[i]] + pieces_[tokens[i + 1]]);
+                if (found != ids_.end() && scores_[found->second] > best_score) {
+                    best_score = scores_[found->second];
+                    best_id = found->second;
+                    best_index = i;
+                }
+            }
+            if (best_index == tokens.size()) break;
+            tokens[best_index] = best_id;
+            tokens.erase(tokens.begin() + static_cast<std::ptrdiff_t>(best_index) + 1);
+        }
+        if (add_eos) tokens.push_back(eos);
+        return tokens;
+    }
+
+private:
+    std::size_t id_of(const std::string& piece) const {
+        const auto found = ids_.find(piece);
+        if (found == ids_.end()) detail::fail<format_error>("llama2c_tokenizer", "no piece '", piece, "'");
+        return found->second;
+    }
+
+    std::vector<std::string> pieces_;
+    std::vector<float> scores_;
+    std::unordered_map<std::string, std::size_t> ids_;
+};
+
+}  // namespace ternary::inline TERNARY_ABI::tokenizer
