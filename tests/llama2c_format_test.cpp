@@ -15,21 +15,12 @@
 #include <ternary/io/llama2c.hpp>
 #include <ternary/tokenizer/llama2c.hpp>
 
+#include "llama2c_files.hpp"
 #include "support.hpp"
 
 namespace {
 
-using bytes = std::vector<std::uint8_t>;
-
-template <class T>
-void put(bytes& b, T value) {
-    const auto* p = reinterpret_cast<const std::uint8_t*>(&value);
-    b.insert(b.end(), p, p + sizeof(T));
-}
-
-void put_floats(bytes& b, std::size_t n, float value = 0.01f) {
-    for (std::size_t i = 0; i < n; ++i) put(b, value * static_cast<float>(i % 7));
-}
+using namespace test::llama2c;
 
 /// A file in the system's temporary directory, removed at the end of the test.
 struct temp_file {
@@ -44,40 +35,6 @@ struct temp_file {
     ~temp_file() { std::filesystem::remove(path); }
     std::string name() const { return path.string(); }
 };
-
-// dim 8, hidden 16, 1 layer, 2 heads, 1 kv head (head 4, kv 4), vocab 8, seq 4.
-constexpr std::int32_t dim = 8, hidden = 16, layers = 1, heads = 2, kv_heads = 1, vocab = 8, seq = 4, kv = 4;
-
-bytes legacy_header(std::int32_t vocab_field = vocab) {
-    bytes b;
-    for (std::int32_t v : {dim, hidden, layers, heads, kv_heads, vocab_field, seq}) put(b, v);
-    return b;
-}
-
-bytes legacy_file(bool shared = true) {
-    bytes b = legacy_header(shared ? vocab : -vocab);
-    put_floats(b, vocab * dim + layers * (2 * dim + 2 * dim * dim + 2 * kv * dim + 3 * hidden * dim) + dim + seq * 4);
-    if (!shared) put_floats(b, vocab * dim);
-    return b;
-}
-
-bytes ak42_file(std::uint8_t code = 0b01) {
-    bytes b;
-    put(b, std::uint32_t{0x616b3432});
-    put(b, std::int32_t{1});
-    for (std::int32_t v : {dim, hidden, layers, heads, kv_heads, vocab, seq}) put(b, v);
-    put(b, std::uint8_t{1});
-    b.resize(256, 0);
-    put_floats(b, dim + vocab * dim);
-    const auto matrix = [&](std::size_t rows, std::size_t cols) {
-        put(b, 0.5f);
-        b.insert(b.end(), rows * cols / 4, static_cast<std::uint8_t>(code | code << 2 | code << 4 | code << 6));
-    };
-    for (auto [rows, cols] : {std::pair{dim, dim}, {kv, dim}, {kv, dim}, {dim, dim}, {hidden, dim}, {dim, hidden}, {hidden, dim}}) {
-        matrix(static_cast<std::size_t>(rows), static_cast<std::size_t>(cols));
-    }
-    return b;
-}
 
 template <class F>
 void check_format_error(const bytes& content, F load, const char* expected_words) {
@@ -153,14 +110,8 @@ TEST_CASE("bitllama2.c ak42 files: a valid tiny file loads, each corruption is r
 }
 
 TEST_CASE("llama2.c tokenizer files: round trips, and corruptions are refused") {
-    bytes b;
-    put(b, std::int32_t{8});
-    const std::vector<std::string> pieces{"<unk>", "<s>", "</s>", " ", "a", "b", " a", "ab"};
-    for (std::size_t i = 0; i < pieces.size(); ++i) {
-        put(b, static_cast<float>(i));
-        put(b, static_cast<std::int32_t>(pieces[i].size()));
-        b.insert(b.end(), pieces[i].begin(), pieces[i].end());
-    }
+    const bytes b = tokenizer_file();
+    const auto& pieces = tokenizer_pieces;
     const temp_file good(b);
     const auto tokenizer = ternary::tokenizer::llama2c_tokenizer::load(good.name(), pieces.size());
     // BOS, the dummy-prefix " ", "a", "b"; "ab" (score 7) beats " a" (score 6), then nothing
@@ -169,8 +120,11 @@ TEST_CASE("llama2.c tokenizer files: round trips, and corruptions are refused") 
     CHECK(tokenizer.encode("a", false, false) == std::vector<std::size_t>{6});  // " " + "a" = " a"
     CHECK(tokenizer.decode(1, 6) == "a");  // the leading space is dropped after BOS
     CHECK(tokenizer.decode(5, 6) == " a");
-    // Characters without a piece become byte tokens (byte + 3).
-    CHECK(tokenizer.encode("z", false, true) == std::vector<std::size_t>{3, 'z' + 3u, 2});
+    // Bytes without a piece of their own use the "<0xHH>" pieces, and decode back to the byte.
+    CHECK(tokenizer.encode("c", false, false) == std::vector<std::size_t>{3, 8});
+    CHECK(tokenizer.decode(3, 8) == "c");
+    // A character without a piece needs byte-fallback pieces, which this vocabulary lacks.
+    CHECK_THROWS_WITH_AS(tokenizer.encode("z", false, true), doctest::Contains("<0x7A>"), ternary::value_error);
 
     bytes truncated = b;
     truncated.resize(truncated.size() - 1);

@@ -47,7 +47,7 @@ public:
     transformer(model_config config, model_weights<Linear> weights)
         : config_(config), weights_(std::move(weights)) {
         config_.validate();
-        const std::size_t dim = config_.dim, kv = config_.kv_dim(), hidden = config_.hidden_dim;
+        const std::size_t dim = config_.dim, hidden = config_.hidden_dim;
         x_.resize(dim);
         normed_.resize(dim);
         attention_.resize(dim);
@@ -57,8 +57,6 @@ public:
         up_.resize(hidden);
         scores_.resize(config_.seq_len);
         logits_.resize(config_.vocab_size);
-        key_cache_.resize(config_.n_layers * config_.seq_len * kv);
-        value_cache_.resize(config_.n_layers * config_.seq_len * kv);
         if (weights_.layers.size() != config_.n_layers ||
             weights_.token_embedding.size() != config_.vocab_size * dim || weights_.final_norm.size() != dim) {
             detail::fail<format_error>("transformer", "the weights do not have the configured shapes");
@@ -74,6 +72,13 @@ public:
         const model_config& c = config_;
         if (token >= c.vocab_size) detail::fail<value_error>("forward", "token ", token, " >= vocab size ", c.vocab_size);
         if (pos >= c.seq_len) detail::fail<value_error>("forward", "position ", pos, " >= context ", c.seq_len);
+
+        // The KV cache grows with the positions used: a file's seq_len costs nothing until reached.
+        const std::size_t cached = (pos + 1) * c.n_layers * c.kv_dim();
+        if (key_cache_.size() < cached) {
+            key_cache_.resize(cached);
+            value_cache_.resize(cached);
+        }
 
         const float* embedding = weights_.token_embedding.data() + token * c.dim;
         std::copy(embedding, embedding + c.dim, x_.begin());
@@ -122,7 +127,7 @@ public:
 private:
     std::span<float> cache_row(std::vector<float>& cache, std::size_t layer, std::size_t pos) {
         const std::size_t kv = config_.kv_dim();
-        return {cache.data() + (layer * config_.seq_len + pos) * kv, kv};
+        return {cache.data() + (pos * config_.n_layers + layer) * kv, kv};
     }
 
     /// The input of a block's linears: RMSNorm(x) with the block's weight, or x itself when
@@ -171,8 +176,8 @@ private:
     std::vector<float> up_;         // (hidden_dim)
     std::vector<float> scores_;     // (seq_len) attention scores of one head
     std::vector<float> logits_;     // (vocab_size)
-    std::vector<float> key_cache_;   // (n_layers, seq_len, kv_dim), after RoPE
-    std::vector<float> value_cache_;  // (n_layers, seq_len, kv_dim)
+    std::vector<float> key_cache_;    // (positions so far, n_layers, kv_dim), after RoPE
+    std::vector<float> value_cache_;  // (positions so far, n_layers, kv_dim)
 };
 
 }  // namespace ternary::inline TERNARY_ABI::bitnet

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -63,9 +64,9 @@ inline void expect_size(const byte_reader& in, std::size_t expected, const char*
 
 /// karpathy/llama2.c's legacy float checkpoint: a Llama 2 model (SwiGLU, RMSNorm eps 1e-5,
 /// RoPE theta 10000 on interleaved pairs).
-inline bitnet::transformer<bitnet::float_linear> load_llama2c(const std::string& path) {
-    const std::vector<std::uint8_t> bytes = read_file(path);
-    byte_reader in(bytes.data(), bytes.size(), path);
+/// `name` names the source in error messages.
+inline bitnet::transformer<bitnet::float_linear> load_llama2c(std::span<const std::uint8_t> bytes, const std::string& name) {
+    byte_reader in(bytes.data(), bytes.size(), name);
     bool shared = true;
     bitnet::model_config c = detail::read_llama2c_header(in, shared);
     const std::size_t dim = c.dim, kv = c.kv_dim(), hidden = c.hidden_dim, layers = c.n_layers;
@@ -95,11 +96,15 @@ inline bitnet::transformer<bitnet::float_linear> load_llama2c(const std::string&
     return {c, std::move(w)};
 }
 
+inline bitnet::transformer<bitnet::float_linear> load_llama2c(const std::string& path) {
+    return load_llama2c(read_file(path), path);
+}
+
 /// bitllama2.c's ternary "ak42" v1 checkpoint (formats.md 5.3, 5.4): weightless self-normalizing
 /// BitLinear layers, codes 00 = 0, 01 = +1, 11 = -1 packed LSB-first, one scale per matrix.
-inline bitnet::transformer<bitnet::ternary_linear<two_bit>> load_bitllama2c(const std::string& path) {
+inline bitnet::transformer<bitnet::ternary_linear<two_bit>> load_bitllama2c(std::span<const std::uint8_t> bytes,
+                                                                           const std::string& path) {
     constexpr std::uint32_t magic = 0x616b3432;  // "ak42"
-    const std::vector<std::uint8_t> bytes = read_file(path);
     byte_reader in(bytes.data(), bytes.size(), path);
     if (in.read<std::uint32_t>("the magic") != magic) {
         ternary::detail::fail<format_error>(path.c_str(), "not a bitllama2.c file (no 'ak42' magic)");
@@ -154,6 +159,10 @@ inline bitnet::transformer<bitnet::ternary_linear<two_bit>> load_bitllama2c(cons
     for (auto& layer : w.layers) layer.w_down = read_matrix(dim, hidden, "w2");
     for (auto& layer : w.layers) layer.w_up = read_matrix(hidden, dim, "w3");
     return {c, std::move(w)};
+}
+
+inline bitnet::transformer<bitnet::ternary_linear<two_bit>> load_bitllama2c(const std::string& path) {
+    return load_bitllama2c(read_file(path), path);
 }
 
 }  // namespace ternary::inline TERNARY_ABI::io

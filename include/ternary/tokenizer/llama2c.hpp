@@ -2,9 +2,11 @@
 // llama2.c's tokenizer (tokenizer.bin, formats.md 5.2): SentencePiece-style pieces with scores,
 // encoded by repeatedly merging the adjacent pair with the best score.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -23,7 +25,11 @@ public:
 
     /// Reads tokenizer.bin; vocab_size comes from the model (the file does not store it).
     static llama2c_tokenizer load(const std::string& path, std::size_t vocab_size) {
-        const std::vector<std::uint8_t> bytes = io::read_file(path);
+        return load(io::read_file(path), vocab_size, path);
+    }
+
+    /// The same from bytes in memory; `path` names them in error messages.
+    static llama2c_tokenizer load(std::span<const std::uint8_t> bytes, std::size_t vocab_size, const std::string& path) {
         io::byte_reader in(bytes.data(), bytes.size(), path);
         llama2c_tokenizer t;
         const std::int32_t max_length = in.read<std::int32_t>("max_token_length");
@@ -31,8 +37,9 @@ public:
             detail::fail<format_error>(path.c_str(), "max_token_length ", max_length, " or vocab size ", vocab_size,
                                        " is not a tokenizer");
         }
-        t.scores_.reserve(vocab_size);
-        t.pieces_.reserve(vocab_size);
+        // Each piece takes at least 8 bytes: reserve no more than the file can hold.
+        t.scores_.reserve(std::min(vocab_size, in.remaining() / 8));
+        t.pieces_.reserve(std::min(vocab_size, in.remaining() / 8));
         for (std::size_t id = 0; id < vocab_size; ++id) {
             t.scores_.push_back(in.read<float>("a score"));
             const std::int32_t length = in.read<std::int32_t>("a piece length");
@@ -68,7 +75,7 @@ public:
     }
 
     /// Token ids of text (llama2.c's encode): BOS if asked, a dummy-prefix space piece for
-    /// non-empty text, each UTF-8 character as its piece (or its bytes, id = byte + 3), then
+    /// non-empty text, each UTF-8 character as its piece (or its bytes as "<0xHH>" pieces), then
     /// merges of the best-scoring adjacent pair until none is in the vocabulary; EOS if asked.
     std::vector<std::size_t> encode(std::string_view text, bool add_bos, bool add_eos) const {
         std::vector<std::size_t> tokens;
@@ -83,7 +90,7 @@ public:
             if (found != ids_.end()) {
                 tokens.push_back(found->second);
             } else {
-                for (std::size_t b = 0; b < length; ++b) tokens.push_back(static_cast<unsigned char>(text[i + b]) + 3u);
+                for (std::size_t b = 0; b < length; ++b) tokens.push_back(byte_piece(static_cast<unsigned char>(text[i + b])));
             }
             i += length;
         }
@@ -107,6 +114,19 @@ public:
     }
 
 private:
+    /// The id of the piece "<0xHH>" for a byte. (llama2.c computes byte + 3, which is the same
+    /// id in its files but reads past a smaller vocabulary.)
+    std::size_t byte_piece(unsigned byte) const {
+        static constexpr char digits[] = "0123456789ABCDEF";
+        const std::string piece = std::string("<0x") + digits[byte >> 4] + digits[byte & 15] + ">";
+        const auto found = ids_.find(piece);
+        if (found == ids_.end()) {
+            detail::fail<value_error>("llama2c_tokenizer::encode", "byte 0x", std::hex, byte,
+                                      " has no piece and no byte-fallback piece ", piece);
+        }
+        return found->second;
+    }
+
     std::size_t id_of(const std::string& piece) const {
         const auto found = ids_.find(piece);
         if (found == ids_.end()) detail::fail<format_error>("llama2c_tokenizer", "no piece '", piece, "'");
