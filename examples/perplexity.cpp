@@ -1,0 +1,66 @@
+// ternary-perplexity: how well a model predicts a text (teacher forcing). The last line is
+// nll=<mean negative log-likelihood per predicted token> ppl=<exp(nll)> tokens=<count>.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <ternary/bitnet/perplexity.hpp>
+#include <ternary/io/load.hpp>
+#include <ternary/tokenizer/llama2c.hpp>
+
+namespace {
+
+const char* usage =
+    "usage: ternary-perplexity -m MODEL -z TOKENIZER -f TEXT [--separator S]\n"
+    "  -m MODEL         checkpoint: llama2.c (.bin, float) or bitllama2.c (ak42, ternary)\n"
+    "  -z TOKENIZER     llama2.c tokenizer.bin for the model\n"
+    "  -f TEXT          the text file to score\n"
+    "  --separator S    documents in TEXT are separated by S (default <|endoftext|>); each is\n"
+    "                   trimmed, empty ones skipped, encoded with BOS in front, cut to the context\n"
+    "  -h, --help       this text\n";
+
+[[noreturn]] void fail(const std::string& message) {
+    std::fprintf(stderr, "ternary-perplexity: error: %s\n%s", message.c_str(), usage);
+    std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string model_path, tokenizer_path, text_path, separator = "<|endoftext|>";
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "-h" || arg == "--help") {
+            std::fputs(usage, stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) fail("missing value after " + std::string(arg));
+        const char* value = argv[++i];
+        if (arg == "-m") model_path = value;
+        else if (arg == "-z") tokenizer_path = value;
+        else if (arg == "-f") text_path = value;
+        else if (arg == "--separator") separator = value;
+        else fail("unknown option " + std::string(arg));
+    }
+    if (model_path.empty() || tokenizer_path.empty() || text_path.empty()) fail("pass -m MODEL, -z TOKENIZER and -f TEXT");
+    std::ifstream in(text_path, std::ios::binary);
+    if (!in) fail("cannot read " + text_path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    try {
+        ternary::io::any_model loaded = ternary::io::load_model(model_path);
+        std::visit([&](auto& model) {
+            const auto tokenizer = ternary::tokenizer::llama2c_tokenizer::load(tokenizer_path, model.config().vocab_size);
+            const auto result = ternary::bitnet::perplexity(model, tokenizer, text.str(), separator);
+            std::printf("nll=%.6f ppl=%.4f tokens=%zu\n", result.nll, result.perplexity, result.tokens);
+        }, loaded);
+    } catch (const ternary::error& e) {
+        std::fprintf(stderr, "ternary-perplexity: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
