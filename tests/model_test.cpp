@@ -16,10 +16,13 @@
 
 namespace {
 
-/// ../shared/data beside the checkout, or empty when absent.
+/// ../shared/data beside the checkout, or empty (with a message saying the test is skipped)
+/// when absent.
 std::filesystem::path shared_data() {
     const std::filesystem::path path = TERNARY_SHARED_DATA;
-    return std::filesystem::is_directory(path) ? path : std::filesystem::path();
+    if (std::filesystem::is_directory(path)) return path;
+    MESSAGE("skipped: " TERNARY_SHARED_DATA " is absent");
+    return {};
 }
 
 std::string read_text(const std::filesystem::path& path) {
@@ -33,10 +36,7 @@ std::string read_text(const std::filesystem::path& path) {
 
 TEST_CASE("stories260K, greedy, reproduces llama2.c's expected output byte for byte") {
     const auto data = shared_data();
-    if (data.empty()) {
-        MESSAGE("skipped: " TERNARY_SHARED_DATA " is absent");
-        return;
-    }
+    if (data.empty()) return;
     const auto dir = data / "models" / "stories260K";
     auto model = ternary::io::load_llama2c((dir / "stories260K.bin").string());
     CHECK(model.config().dim == 64);
@@ -51,10 +51,7 @@ TEST_CASE("stories260K, greedy, reproduces llama2.c's expected output byte for b
 
 TEST_CASE("bitllama2c-3M: the ternary model loads, writes a story greedily and predicts held-out text") {
     const auto data = shared_data();
-    if (data.empty()) {
-        MESSAGE("skipped: " TERNARY_SHARED_DATA " is absent");
-        return;
-    }
+    if (data.empty()) return;
     const auto dir = data / "models" / "bitllama2c-3M";
     auto model = ternary::io::load_bitllama2c((dir / "model.bin").string());
     CHECK(model.config().dim == 256);
