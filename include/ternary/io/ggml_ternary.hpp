@@ -1,0 +1,174 @@
+#pragma once
+// The ternary tensor types of GGUF files (formats.md 4.3-4.5), to and from trits in {-1, 0, +1}
+// (row-major, rows x cols = ne[1] x ne[0]) and their scales:
+//   I2_S  (36, bitnet.cpp)  2 bits, blocks of 128 in 32 bytes, group 0 in the TOP bits, codes
+//                           w + 1 (11 invalid); one f32 scale in a 32-byte tail
+//   TQ2_0 (35, ggml)        2 bits, blocks of 256 in 64 bytes + f16 scale, group 0 in the LOW bits
+//   TQ1_0 (34, ggml)        base 3, blocks of 256 in 48 + 4 bytes + f16 scale
+// TQ scales are per block of 256 weights (each block's absmax); I2_S's is per tensor.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "../config.hpp"
+#include "../error.hpp"
+#include "../pack/base3.hpp"
+#include "half.hpp"
+
+namespace ternary::inline TERNARY_ABI::io {
+
+/// Trits and scales of a decoded tensor. scales: one (I2_S) or one per 256 weights (TQ),
+/// row-major; weight(i, j) = trits[i * cols + j] * scales[(i * cols + j) / block].
+struct ternary_tensor {
+    std::vector<std::int8_t> trits;
+    std::vector<float> scales;
+    std::size_t block = 0;  // weights per scale: rows * cols (I2_S) or 256 (TQ)
+};
+
+namespace detail {
+
+inline void check_size(const char* type, std::span<const std::uint8_t> bytes, std::size_t expected, std::size_t cols,
+                       std::size_t multiple) {
+    if (cols % multiple != 0) {
+        ternary::detail::fail<format_error>(type, "rows of ", cols, " weights are not a multiple of ", multiple);
+    }
+    if (bytes.size() != expected) ternary::detail::fail<format_error>(type, "needs ", expected, " bytes, got ", bytes.size());
+}
+
+inline std::int8_t trit_of_code(unsigned code, const char* type, std::size_t element) {
+    if (code == 3) ternary::detail::fail<format_error>(type, "code 3 (no weight) at element ", element);
+    return static_cast<std::int8_t>(static_cast<int>(code) - 1);
+}
+
+inline std::uint16_t read_u16(const std::uint8_t* p) {
+    std::uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+
+}  // namespace detail
+
+// ---- I2_S
+
+inline std::size_t i2_s_bytes(std::size_t rows, std::size_t cols) { return rows * cols / 4 + 32; }
+
+inline ternary_tensor decode_i2_s(std::span<const std::uint8_t> bytes, std::size_t rows, std::size_t cols) {
+    detail::check_size("I2_S", bytes, i2_s_bytes(rows, cols), cols, 128);
+    ternary_tensor t{std::vector<std::int8_t>(rows * cols), {}, rows * cols};
+    for (std::size_t e = 0; e < t.trits.size(); ++e) {
+        const std::size_t block = e / 128, g = (e % 128) / 32, j = e % 32;
+        t.trits[e] = detail::trit_of_code((bytes[32 * block + j] >> (6 - 2 * g)) & 3u, "I2_S", e);
+    }
+    float scale;
+    std::memcpy(&scale, bytes.data() + rows * cols / 4, 4);
+    t.scales = {scale};
+    return t;
+}
+
+inline std::vector<std::uint8_t> encode_i2_s(std::span<const std::int8_t> trits, std::size_t rows, std::size_t cols,
+                                             float scale) {
+    std::vector<std::uint8_t> out(i2_s_bytes(rows, cols), 0);
+    detail::check_size("I2_S", out, i2_s_bytes(rows, cols), cols, 128);
+    for (std::size_t e = 0; e < rows * cols; ++e) {
+        const std::size_t block = e / 128, g = (e % 128) / 32, j = e % 32;
+        out[32 * block + j] |= static_cast<std::uint8_t>((trits[e] + 1) << (6 - 2 * g));
+    }
+    std::memcpy(out.data() + rows * cols / 4, &scale, 4);
+    return out;
+}
+
+// ---- TQ2_0
+
+inline std::size_t tq2_0_bytes(std::size_t rows, std::size_t cols) { return rows * cols / 256 * 66; }
+
+inline ternary_tensor decode_tq2_0(std::span<const std::uint8_t> bytes, std::size_t rows, std::size_t cols) {
+    detail::check_size("TQ2_0", bytes, tq2_0_bytes(rows, cols), cols, 256);
+    ternary_tensor t{std::vector<std::int8_t>(rows * cols), {}, 256};
+    for (std::size_t b = 0; b < rows * cols / 256; ++b) {
+        const std::uint8_t* block = bytes.data() + 66 * b;
+        for (std::size_t e = 0; e < 256; ++e) {
+            const std::size_t half = e / 128, r = e % 128;
+            const unsigned code = (block[32 * half + r % 32] >> (2 * (r / 32))) & 3u;
+            t.trits[256 * b + e] = detail::trit_of_code(code, "TQ2_0", 256 * b + e);
+        }
+        t.scales.push_back(float_from_f16(detail::read_u16(block + 64)));
+    }
+    return t;
+}
+
+inline std::vector<std::uint8_t> encode_tq2_0(std::span<const std::int8_t> trits, std::size_t rows, std::size_t cols,
+                                              std::span<const float> block_scales) {
+    std::vector<std::uint8_t> out(tq2_0_bytes(rows, cols), 0);
+    detail::check_size("TQ2_0", out, tq2_0_bytes(rows, cols), cols, 256);
+    for (std::size_t b = 0; b < rows * cols / 256; ++b) {
+        std::uint8_t* block = out.data() + 66 * b;
+        for (std::size_t e = 0; e < 256; ++e) {
+            const std::size_t half = e / 128, r = e % 128;
+            block[32 * half + r % 32] |= static_cast<std::uint8_t>((trits[256 * b + e] + 1) << (2 * (r / 32)));
+        }
+        const std::uint16_t d = f16_from_float(block_scales[b]);
+        std::memcpy(block + 64, &d, 2);
+    }
+    return out;
+}
+
+// ---- TQ1_0
+
+inline std::size_t tq1_0_bytes(std::size_t rows, std::size_t cols) { return rows * cols / 256 * 54; }
+
+namespace detail {
+
+/// Where element e (0..255) of a TQ1_0 block is: its byte and its trit within the byte.
+struct tq1_place {
+    std::size_t byte, trit;
+};
+inline tq1_place tq1_0_place(std::size_t e) {
+    if (e < 160) return {e % 32, e / 32};                     // qs[m]: elements m + 32k
+    if (e < 240) return {32 + (e - 160) % 16, (e - 160) / 16};  // qs[32 + m]: 160 + m + 16k
+    return {48 + (e - 240) % 4, (e - 240) / 4};                 // qh[j]: 240 + j + 4k, 4 trits
+}
+
+}  // namespace detail
+
+inline ternary_tensor decode_tq1_0(std::span<const std::uint8_t> bytes, std::size_t rows, std::size_t cols) {
+    detail::check_size("TQ1_0", bytes, tq1_0_bytes(rows, cols), cols, 256);
+    ternary_tensor t{std::vector<std::int8_t>(rows * cols), {}, 256};
+    for (std::size_t b = 0; b < rows * cols / 256; ++b) {
+        const std::uint8_t* block = bytes.data() + 54 * b;
+        for (std::size_t i = 0; i < 52; ++i) {
+            // Bytes must be base-3 encodings; qh's fifth trit is always 0 (it was multiplied by 3).
+            if (!ternary::detail::base3_is_encoding[block[i]] || (i >= 48 && base3::trit(block[i], 4) != 0)) {
+                ternary::detail::fail<format_error>("TQ1_0", "block ", b, " byte ", i, " encodes no trits");
+            }
+        }
+        for (std::size_t e = 0; e < 256; ++e) {
+            const auto [byte, trit] = detail::tq1_0_place(e);
+            t.trits[256 * b + e] = static_cast<std::int8_t>(static_cast<int>(base3::trit(block[byte], trit)) - 1);
+        }
+        t.scales.push_back(float_from_f16(detail::read_u16(block + 52)));
+    }
+    return t;
+}
+
+inline std::vector<std::uint8_t> encode_tq1_0(std::span<const std::int8_t> trits, std::size_t rows, std::size_t cols,
+                                              std::span<const float> block_scales) {
+    std::vector<std::uint8_t> out(tq1_0_bytes(rows, cols), 0);
+    detail::check_size("TQ1_0", out, tq1_0_bytes(rows, cols), cols, 256);
+    for (std::size_t b = 0; b < rows * cols / 256; ++b) {
+        unsigned n[52] = {};  // the base-3 number of each byte, first trit most significant
+        for (std::size_t e = 0; e < 256; ++e) {
+            const auto [byte, trit] = detail::tq1_0_place(e);
+            n[byte] += static_cast<unsigned>(trits[256 * b + e] + 1) * (trit == 0 ? 81u : trit == 1 ? 27u : trit == 2 ? 9u : trit == 3 ? 3u : 1u);
+        }
+        std::uint8_t* block = out.data() + 54 * b;
+        for (std::size_t i = 0; i < 52; ++i) block[i] = base3::encode(n[i]);
+        const std::uint16_t d = f16_from_float(block_scales[b]);
+        std::memcpy(block + 52, &d, 2);
+    }
+    return out;
+}
+
+}  // namespace ternary::inline TERNARY_ABI::io
