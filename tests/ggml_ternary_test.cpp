@@ -76,6 +76,7 @@ TEST_CASE("TQ2_0: element e at byte 32(e/128) + e%32, bits 2((e%128)/32), then a
     CHECK(decoded.trits == trits);
     CHECK(decoded.scales == scales);
     CHECK(decoded.block == 256);
+    CHECK_THROWS_AS(encode_tq2_0(trits, rows, cols, std::span(scales).first(3)), ternary::value_error);
     auto bad = expected;
     bad[66 + 3] = 0xFF;
     CHECK_THROWS_AS(decode_tq2_0(bad, rows, cols), ternary::format_error);

@@ -43,10 +43,41 @@ inline std::int8_t trit_of_code(unsigned code, const char* type, std::size_t ele
     return static_cast<std::int8_t>(static_cast<int>(code) - 1);
 }
 
-inline std::uint16_t read_u16(const std::uint8_t* p) {
-    std::uint16_t v;
-    std::memcpy(&v, p, 2);
-    return v;
+/// The blocks of a TQ tensor: `block_bytes` each, 256 weights then an f16 scale in the last two
+/// bytes. decode(block, trits of the block, block index) fills the block's 256 trits.
+template <class DecodeBlock>
+ternary_tensor decode_tq_blocks(const char* type, std::span<const std::uint8_t> bytes, std::size_t rows,
+                                std::size_t cols, std::size_t block_bytes, DecodeBlock decode) {
+    check_size(type, bytes, rows * cols / 256 * block_bytes, cols, 256);
+    ternary_tensor t{std::vector<std::int8_t>(rows * cols), {}, 256};
+    for (std::size_t b = 0; b < rows * cols / 256; ++b) {
+        const std::uint8_t* block = bytes.data() + block_bytes * b;
+        decode(block, t.trits.data() + 256 * b, b);
+        std::uint16_t d;
+        std::memcpy(&d, block + block_bytes - 2, 2);
+        t.scales.push_back(float_from_f16(d));
+    }
+    return t;
+}
+
+/// The inverse: encode(block, trits of the block) writes the block's weights; the f16 scale
+/// follows in the last two bytes.
+template <class EncodeBlock>
+std::vector<std::uint8_t> encode_tq_blocks(const char* type, std::span<const std::int8_t> trits, std::size_t rows,
+                                           std::size_t cols, std::span<const float> block_scales,
+                                           std::size_t block_bytes, EncodeBlock encode) {
+    std::vector<std::uint8_t> out(rows * cols / 256 * block_bytes, 0);
+    check_size(type, out, out.size(), cols, 256);
+    if (block_scales.size() != rows * cols / 256) {
+        ternary::detail::fail<value_error>(type, "needs ", rows * cols / 256, " block scales, got ", block_scales.size());
+    }
+    for (std::size_t b = 0; b < rows * cols / 256; ++b) {
+        std::uint8_t* block = out.data() + block_bytes * b;
+        encode(block, trits.data() + 256 * b);
+        const std::uint16_t d = f16_from_float(block_scales[b]);
+        std::memcpy(block + block_bytes - 2, &d, 2);
+    }
+    return out;
 }
 
 }  // namespace detail
@@ -82,42 +113,25 @@ inline std::vector<std::uint8_t> encode_i2_s(std::span<const std::int8_t> trits,
 
 // ---- TQ2_0
 
-inline std::size_t tq2_0_bytes(std::size_t rows, std::size_t cols) { return rows * cols / 256 * 66; }
-
 inline ternary_tensor decode_tq2_0(std::span<const std::uint8_t> bytes, std::size_t rows, std::size_t cols) {
-    detail::check_size("TQ2_0", bytes, tq2_0_bytes(rows, cols), cols, 256);
-    ternary_tensor t{std::vector<std::int8_t>(rows * cols), {}, 256};
-    for (std::size_t b = 0; b < rows * cols / 256; ++b) {
-        const std::uint8_t* block = bytes.data() + 66 * b;
-        for (std::size_t e = 0; e < 256; ++e) {
-            const std::size_t half = e / 128, r = e % 128;
-            const unsigned code = (block[32 * half + r % 32] >> (2 * (r / 32))) & 3u;
-            t.trits[256 * b + e] = detail::trit_of_code(code, "TQ2_0", 256 * b + e);
+    return detail::decode_tq_blocks("TQ2_0", bytes, rows, cols, 66, [](const std::uint8_t* block, std::int8_t* trits, std::size_t b) {
+        for (std::size_t e = 0; e < 256; ++e) {  // byte 32 (e / 128) + e % 32, bits 2 ((e % 128) / 32)
+            const unsigned code = (block[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3u;
+            trits[e] = detail::trit_of_code(code, "TQ2_0", 256 * b + e);
         }
-        t.scales.push_back(float_from_f16(detail::read_u16(block + 64)));
-    }
-    return t;
+    });
 }
 
 inline std::vector<std::uint8_t> encode_tq2_0(std::span<const std::int8_t> trits, std::size_t rows, std::size_t cols,
                                               std::span<const float> block_scales) {
-    std::vector<std::uint8_t> out(tq2_0_bytes(rows, cols), 0);
-    detail::check_size("TQ2_0", out, tq2_0_bytes(rows, cols), cols, 256);
-    for (std::size_t b = 0; b < rows * cols / 256; ++b) {
-        std::uint8_t* block = out.data() + 66 * b;
+    return detail::encode_tq_blocks("TQ2_0", trits, rows, cols, block_scales, 66, [](std::uint8_t* block, const std::int8_t* x) {
         for (std::size_t e = 0; e < 256; ++e) {
-            const std::size_t half = e / 128, r = e % 128;
-            block[32 * half + r % 32] |= static_cast<std::uint8_t>((trits[256 * b + e] + 1) << (2 * (r / 32)));
+            block[32 * (e / 128) + e % 32] |= static_cast<std::uint8_t>((x[e] + 1) << (2 * ((e % 128) / 32)));
         }
-        const std::uint16_t d = f16_from_float(block_scales[b]);
-        std::memcpy(block + 64, &d, 2);
-    }
-    return out;
+    });
 }
 
 // ---- TQ1_0
-
-inline std::size_t tq1_0_bytes(std::size_t rows, std::size_t cols) { return rows * cols / 256 * 54; }
 
 namespace detail {
 
@@ -134,10 +148,7 @@ inline tq1_place tq1_0_place(std::size_t e) {
 }  // namespace detail
 
 inline ternary_tensor decode_tq1_0(std::span<const std::uint8_t> bytes, std::size_t rows, std::size_t cols) {
-    detail::check_size("TQ1_0", bytes, tq1_0_bytes(rows, cols), cols, 256);
-    ternary_tensor t{std::vector<std::int8_t>(rows * cols), {}, 256};
-    for (std::size_t b = 0; b < rows * cols / 256; ++b) {
-        const std::uint8_t* block = bytes.data() + 54 * b;
+    return detail::decode_tq_blocks("TQ1_0", bytes, rows, cols, 54, [](const std::uint8_t* block, std::int8_t* trits, std::size_t b) {
         for (std::size_t i = 0; i < 52; ++i) {
             // Bytes must be base-3 encodings; qh's fifth trit is always 0 (it was multiplied by 3).
             if (!ternary::detail::base3_is_encoding[block[i]] || (i >= 48 && base3::trit(block[i], 4) != 0)) {
@@ -146,29 +157,22 @@ inline ternary_tensor decode_tq1_0(std::span<const std::uint8_t> bytes, std::siz
         }
         for (std::size_t e = 0; e < 256; ++e) {
             const auto [byte, trit] = detail::tq1_0_place(e);
-            t.trits[256 * b + e] = static_cast<std::int8_t>(static_cast<int>(base3::trit(block[byte], trit)) - 1);
+            trits[e] = static_cast<std::int8_t>(static_cast<int>(base3::trit(block[byte], trit)) - 1);
         }
-        t.scales.push_back(float_from_f16(detail::read_u16(block + 52)));
-    }
-    return t;
+    });
 }
 
 inline std::vector<std::uint8_t> encode_tq1_0(std::span<const std::int8_t> trits, std::size_t rows, std::size_t cols,
                                               std::span<const float> block_scales) {
-    std::vector<std::uint8_t> out(tq1_0_bytes(rows, cols), 0);
-    detail::check_size("TQ1_0", out, tq1_0_bytes(rows, cols), cols, 256);
-    for (std::size_t b = 0; b < rows * cols / 256; ++b) {
-        unsigned n[52] = {};  // the base-3 number of each byte, first trit most significant
+    return detail::encode_tq_blocks("TQ1_0", trits, rows, cols, block_scales, 54, [](std::uint8_t* block, const std::int8_t* x) {
+        constexpr unsigned place_value[5] = {81, 27, 9, 3, 1};  // first trit most significant
+        unsigned n[52] = {};
         for (std::size_t e = 0; e < 256; ++e) {
             const auto [byte, trit] = detail::tq1_0_place(e);
-            n[byte] += static_cast<unsigned>(trits[256 * b + e] + 1) * (trit == 0 ? 81u : trit == 1 ? 27u : trit == 2 ? 9u : trit == 3 ? 3u : 1u);
+            n[byte] += static_cast<unsigned>(x[e] + 1) * place_value[trit];
         }
-        std::uint8_t* block = out.data() + 54 * b;
         for (std::size_t i = 0; i < 52; ++i) block[i] = base3::encode(n[i]);
-        const std::uint16_t d = f16_from_float(block_scales[b]);
-        std::memcpy(block + 52, &d, 2);
-    }
-    return out;
+    });
 }
 
 }  // namespace ternary::inline TERNARY_ABI::io
