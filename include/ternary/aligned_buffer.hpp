@@ -66,4 +66,14 @@ private:
     std::size_t size_ = 0;
 };
 
+/// A per-thread buffer of at least count elements that only grows, one per element type:
+/// products reuse it, so they allocate nothing once warmed up. Valid until the same thread asks
+/// again for the same type.
+template <class T>
+T* per_thread_scratch(std::size_t count) {
+    thread_local aligned_buffer<T> buffer;
+    if (buffer.size() < count) buffer = aligned_buffer<T>(count);
+    return buffer.data();
+}
+
 }  // namespace ternary::inline TERNARY_ABI

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "activations.hpp"
+#include "aligned_buffer.hpp"
 #include "error.hpp"
 #include "matrix_view.hpp"
 #include "simd/policy.hpp"
@@ -64,14 +65,6 @@ inline std::pair<std::size_t, std::size_t> row_range(std::size_t rows, std::size
     return {boundary(part), boundary(part + 1)};
 }
 
-/// A per-thread buffer that only grows: no allocation per call once warmed up.
-template <class T>
-T* scratch(std::size_t count) {
-    thread_local std::vector<T> buffer;
-    if (buffer.size() < count) buffer.resize(count);
-    return buffer.data();
-}
-
 /// All rows' block dot products on the default thread pool: the activations are prepared once
 /// (each thread a slice of the tokens), then each thread computes a fixed range of rows, all
 /// reading the same preparation.
@@ -84,7 +77,7 @@ void parallel_block_dots(const ternary_matrix_view<P>& w, const activation_batch
         macs < parallel_threshold ? 1 : std::min(pool.size(), (w.rows() + row_quantum - 1) / row_quantum);
 
     const std::size_t bytes = Policy::prepared_bytes(w, x, block_cols);
-    std::int8_t* planes = simd::detail::scratch(bytes);
+    std::int8_t* planes = per_thread_scratch<std::int8_t>(bytes);
     const std::size_t per_token = bytes / x.tokens();
     const std::size_t preparers = std::min(parts, x.tokens());
     pool.run(preparers, [&](std::size_t part) {
@@ -134,7 +127,7 @@ void dot_products(matrix_view<std::int32_t> out, const Matrix& matrix, const act
     const auto& w = detail::as_view(matrix);
     detail::check_operands<Policy>("dot_products", w, x);
     detail::check_output("dot_products", out, x.tokens(), w.rows());
-    std::int32_t* dots = detail::scratch<std::int32_t>(x.tokens() * w.rows());
+    std::int32_t* dots = per_thread_scratch<std::int32_t>(x.tokens() * w.rows());
     detail::parallel_block_dots<Policy>(w, x, w.cols(), dots);
     for (std::size_t t = 0; t < x.tokens(); ++t) {
         for (std::size_t i = 0; i < w.rows(); ++i) out(t, i) = dots[t * w.rows() + i];
@@ -149,7 +142,7 @@ void gemm(matrix_view<float> out, const Matrix& matrix, const activation_batch_v
     detail::check_output("gemm", out, x.tokens(), w.rows());
     const std::size_t block_cols = w.scales().block_cols(w.cols());
     const std::size_t blocks = w.scales().blocks_per_row(w.cols());
-    std::int32_t* dots = detail::scratch<std::int32_t>(x.tokens() * w.rows() * blocks);
+    std::int32_t* dots = per_thread_scratch<std::int32_t>(x.tokens() * w.rows() * blocks);
     detail::parallel_block_dots<Policy>(w, x, block_cols, dots);
     for (std::size_t t = 0; t < x.tokens(); ++t) {
         const std::int32_t* token_dots = dots + t * w.rows() * blocks;

@@ -1,10 +1,10 @@
 #pragma once
 // The shape every kernel policy has.
 //
-// A product first prepares the activations once, on the calling thread (the SIMD policies
-// reorder them into the planes their kernel reads, detail/interleave.hpp), then computes exact
-// int32 dot products for ranges of rows, possibly on several threads at once, all reading the
-// same prepared activations. A policy provides:
+// A product first prepares the activations once (the SIMD policies reorder them into the planes
+// their kernel reads, detail/interleave.hpp; the threads each prepare a slice of the tokens),
+// then computes exact int32 dot products for ranges of rows, possibly on several threads at
+// once, all reading the same prepared activations. A policy provides:
 //   name, available()
 //   prepared_bytes<P>(w, x, block_cols)          scratch the preparation needs (0: none),
 //                                                the same number of bytes for every token
@@ -18,10 +18,10 @@
 #include <cstdint>
 
 #include "../activations.hpp"
+#include "../aligned_buffer.hpp"
 #include "../config.hpp"
 #include "../pack/packing.hpp"
 #include "../ternary_matrix.hpp"
-#include "detail/interleave.hpp"
 
 namespace ternary::inline TERNARY_ABI::simd {
 
@@ -41,7 +41,7 @@ struct kernel_policy_base {
     template <packing P>
     static void block_dots(const ternary_matrix_view<P>& w, const activation_batch_view& x, std::size_t block_cols,
                            std::size_t row_begin, std::size_t row_end, std::int32_t* out) {
-        std::int8_t* scratch = detail::scratch(Policy::prepared_bytes(w, x, block_cols));
+        std::int8_t* scratch = per_thread_scratch<std::int8_t>(Policy::prepared_bytes(w, x, block_cols));
         Policy::block_dots_prepared(w, Policy::prepare(w, x, block_cols, scratch), block_cols, row_begin, row_end, out);
     }
 };

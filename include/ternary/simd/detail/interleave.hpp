@@ -35,11 +35,4 @@ inline void interleave_token(const std::int8_t* q, std::size_t cols, std::size_t
     }
 }
 
-/// A per-thread scratch buffer that only grows: no allocation once warmed up.
-inline std::int8_t* scratch(std::size_t bytes) {
-    thread_local aligned_buffer<std::int8_t> buffer;
-    if (buffer.size() < bytes) buffer = aligned_buffer<std::int8_t>(bytes);
-    return buffer.data();
-}
-
 }  // namespace ternary::inline TERNARY_ABI::simd::detail
