@@ -23,6 +23,18 @@
 
 namespace ternary::inline TERNARY_ABI::bitnet {
 
+/// out[i] = sum_j w[i * cols + j] x[j] for rows x cols row-major floats, summed in index order
+/// (as llama2.c's matmul, so a float model reproduces its outputs bit for bit).
+inline void float_matvec(std::span<float> out, const float* w, std::size_t rows, std::size_t cols,
+                         std::span<const float> x) {
+    for (std::size_t i = 0; i < rows; ++i) {
+        const float* row = w + i * cols;
+        float sum = 0.0f;
+        for (std::size_t j = 0; j < cols; ++j) sum += row[j] * x[j];
+        out[i] = sum;
+    }
+}
+
 class float_linear {
 public:
     float_linear() = default;
@@ -38,14 +50,9 @@ public:
     std::size_t cols() const noexcept { return cols_; }
     std::span<const float> weights() const noexcept { return weights_; }
 
-    /// out[i] = sum_j W[i, j] x[j], summed in index order (as llama2.c's matmul).
+    /// out = W x (float_matvec).
     void forward(std::span<float> out, std::span<const float> x) const {
-        for (std::size_t i = 0; i < rows_; ++i) {
-            const float* row = weights_.data() + i * cols_;
-            float sum = 0.0f;
-            for (std::size_t j = 0; j < cols_; ++j) sum += row[j] * x[j];
-            out[i] = sum;
-        }
+        float_matvec(out, weights_.data(), rows_, cols_, x);
     }
 
 private:

@@ -114,12 +114,7 @@ public:
         if (weights_.output) {
             weights_.output->forward(logits_, x_);
         } else {
-            for (std::size_t v = 0; v < c.vocab_size; ++v) {
-                const float* row = weights_.token_embedding.data() + v * c.dim;
-                float sum = 0.0f;
-                for (std::size_t i = 0; i < c.dim; ++i) sum += row[i] * x_[i];
-                logits_[v] = sum;
-            }
+            float_matvec(logits_, weights_.token_embedding.data(), c.vocab_size, c.dim, x_);
         }
         return logits_;
     }
