@@ -1,12 +1,15 @@
-// ternary-generate: text from a model, streamed to stdout; load time and speed to stderr.
+// ternary-generate: text from a model, streamed to stdout; load time, prefill and decode speed
+// and resident memory to stderr.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <variant>
 
 #include <ternary/bitnet/generate.hpp>
+#include <ternary/bitnet/random_model.hpp>
 #include <ternary/io/load.hpp>
 #include <ternary/thread_pool.hpp>
 #include <ternary/tokenizer/llama2c.hpp>
@@ -14,21 +17,28 @@
 namespace {
 
 const char* usage =
-    "usage: ternary-generate -m MODEL -z TOKENIZER [options]\n"
-    "  -m MODEL       checkpoint: llama2.c (.bin, float) or bitllama2.c (ak42, ternary)\n"
-    "  -z TOKENIZER   llama2.c tokenizer.bin for the model\n"
-    "  -p PROMPT      text to continue (default: none, start from BOS)\n"
-    "  -n N           positions to run, prompt and BOS included (default 256; at most the context)\n"
-    "  --temp T       sampling temperature; 0 is greedy (default 1.0)\n"
-    "  --top-k K      sample among the K most likely tokens; 0: all (default 0)\n"
-    "  --top-p P      sample among the most likely tokens whose probability reaches P (default 0.9)\n"
-    "  --seed S       random seed (default 42): the same seed gives the same text\n"
-    "  -t THREADS     threads (default: all cores)\n"
-    "  -h, --help     this text\n";
+    "usage: ternary-generate -m MODEL [-z TOKENIZER] [options]\n"
+    "       ternary-generate --random CONFIG [options]\n"
+    "  -m MODEL         checkpoint: GGUF (bitnet-b1.58, bitnet-25, bitnet, llama), llama2.c (.bin, float)\n"
+    "                   or bitllama2.c (ak42, ternary)\n"
+    "  -z TOKENIZER     llama2.c tokenizer.bin for the model\n"
+    "  --random CONFIG  no file: random weights of a preset shape, for speed measurements, e.g.\n"
+    "                   2b4t (BitNet b1.58 2B4T) or 2b4t,layers=4; text in and out is bytes\n"
+    "  --float          with --random: the same-shape model with f16 (not ternary) linears\n"
+    "  --prompt-tokens N  with --random: a prompt of N tokens (BOS and N-1 others) instead of -p\n"
+    "  -p PROMPT        text to continue (default: none, start from BOS)\n"
+    "  -n N             positions to run, prompt and BOS included (default 256; at most the context)\n"
+    "  --temp T         sampling temperature; 0 is greedy (default 1.0)\n"
+    "  --top-k K        sample among the K most likely tokens; 0: all (default 0)\n"
+    "  --top-p P        sample among the most likely tokens whose probability reaches P (default 0.9)\n"
+    "  --seed S         random seed (default 42): the same seed gives the same text\n"
+    "  -t THREADS       threads (default: all cores, or TERNARY_THREADS)\n"
+    "  -h, --help       this text\n";
 
 struct options {
-    std::string model, tokenizer, prompt;
-    std::size_t steps = 256, threads = 0;
+    std::string model, tokenizer, prompt, random;
+    bool float_linears = false;
+    std::size_t steps = 256, threads = 0, prompt_tokens = 0;
     ternary::bitnet::sampler_options sampling{.temperature = 1.0f, .top_k = 0, .top_p = 0.9f, .seed = 42};
 };
 
@@ -45,11 +55,17 @@ options parse(int argc, char** argv) {
             std::fputs(usage, stdout);
             std::exit(0);
         }
+        if (arg == "--float") {
+            o.float_linears = true;
+            continue;
+        }
         if (i + 1 >= argc) fail("missing value after " + std::string(arg));
         const char* value = argv[++i];
         try {
             if (arg == "-m") o.model = value;
             else if (arg == "-z") o.tokenizer = value;
+            else if (arg == "--random") o.random = value;
+            else if (arg == "--prompt-tokens") o.prompt_tokens = std::stoul(value);
             else if (arg == "-p") o.prompt = value;
             else if (arg == "-n") o.steps = std::stoul(value);
             else if (arg == "--temp") o.sampling.temperature = std::stof(value);
@@ -62,13 +78,68 @@ options parse(int argc, char** argv) {
             fail("bad value '" + std::string(value) + "' for " + std::string(arg));
         }
     }
-    if (o.model.empty()) fail("no model: pass -m MODEL (and -z TOKENIZER)");
-    if (o.tokenizer.empty()) fail("no tokenizer: pass -z TOKENIZER (llama2.c tokenizer.bin)");
+    if (o.model.empty() == o.random.empty()) fail("pass a model (-m MODEL, with -z TOKENIZER for llama2.c files) or --random CONFIG");
+    if (!o.model.empty() && o.tokenizer.empty()) fail("no tokenizer: pass -z TOKENIZER (llama2.c tokenizer.bin)");
+    if (o.random.empty() && (o.float_linears || o.prompt_tokens != 0)) fail("--float and --prompt-tokens need --random");
     return o;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// Resident and peak resident memory of this process in MiB (Linux), or zeros.
+std::pair<double, double> resident_mib() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    double rss = 0, peak = 0;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) rss = std::stod(line.substr(6)) / 1024.0;
+        if (line.rfind("VmHWM:", 0) == 0) peak = std::stod(line.substr(6)) / 1024.0;
+    }
+    return {rss, peak};
+}
+
+/// Text as bytes for random-weight models: token 3 + b is byte b (llama2.c's byte tokens),
+/// BOS is 1. With --prompt-tokens, the prompt is BOS followed by fixed pseudo-random ids.
+struct byte_tokenizer {
+    static constexpr std::size_t bos = 1;
+    std::size_t vocab_size = 0;
+    std::size_t prompt_tokens = 0;
+
+    std::vector<std::size_t> encode(std::string_view text, bool add_bos, bool) const {
+        std::vector<std::size_t> ids;
+        if (add_bos) ids.push_back(bos);
+        if (prompt_tokens != 0) {
+            for (std::size_t i = 1; i < prompt_tokens; ++i) ids.push_back(3 + (i * 7919) % (vocab_size - 3));
+            return ids;
+        }
+        for (char c : text) ids.push_back((3 + static_cast<unsigned char>(c)) % vocab_size);
+        return ids;
+    }
+    std::string decode(std::size_t, std::size_t token) const {
+        if (token < 3 || token >= 259) return "";
+        return std::string(1, static_cast<char>(token - 3));
+    }
+};
+
+template <class Model, class Tokenizer>
+void run(Model& model, const Tokenizer& tokenizer, const options& o) {
+    ternary::bitnet::sampler sampler(o.sampling);
+    const auto stats = ternary::bitnet::generate(model, tokenizer, sampler, o.prompt, o.steps, [](const std::string& piece) {
+        std::fputs(piece.c_str(), stdout);
+        std::fflush(stdout);
+    });
+    std::printf("\n");
+    const auto [rss, peak] = resident_mib();
+    const std::size_t decoded = stats.generated > 0 ? stats.generated - 1 : 0;  // the first came from the prefill
+    std::fprintf(stderr, "prefill: %zu tokens in %.3f s, %.1f tokens/s\n", stats.prompt_tokens, stats.prefill_seconds,
+                 static_cast<double>(stats.prompt_tokens) / stats.prefill_seconds);
+    if (decoded > 0) {
+        std::fprintf(stderr, "decode: %zu tokens in %.3f s, %.1f tokens/s\n", decoded, stats.decode_seconds,
+                     static_cast<double>(decoded) / stats.decode_seconds);
+    }
+    std::fprintf(stderr, "threads %zu, resident %.0f MiB (peak %.0f MiB)\n", ternary::threads(), rss, peak);
 }
 
 }  // namespace
@@ -77,27 +148,28 @@ int main(int argc, char** argv) {
     const options o = parse(argc, argv);
     try {
         if (o.threads != 0) ternary::set_threads(o.threads);
-
-        // load the model and its tokenizer
         const auto load_start = std::chrono::steady_clock::now();
+        if (!o.random.empty()) {
+            const auto config = ternary::bitnet::preset_config(o.random);
+            const byte_tokenizer tokenizer{config.vocab_size, o.prompt_tokens};
+            if (config.vocab_size < 259) fail("--random needs a vocabulary of at least 259 tokens (bytes)");
+            const auto report = [&] { std::fprintf(stderr, "random model %s made in %.2f s\n", o.random.c_str(), seconds_since(load_start)); };
+            if (o.float_linears) {
+                auto model = ternary::bitnet::random_model<ternary::bitnet::float_linear>(config, o.sampling.seed);
+                report();
+                run(model, tokenizer, o);
+            } else {
+                auto model = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, o.sampling.seed);
+                report();
+                run(model, tokenizer, o);
+            }
+            return 0;
+        }
         ternary::io::any_model loaded = ternary::io::load_model(o.model);
         std::visit([&](auto& model) {
             const auto tokenizer = ternary::tokenizer::llama2c_tokenizer::load(o.tokenizer, model.config().vocab_size);
             std::fprintf(stderr, "loaded %s in %.2f s\n", o.model.c_str(), seconds_since(load_start));
-
-            // generate, streaming each piece as it comes
-            ternary::bitnet::sampler sampler(o.sampling);
-            const auto start = std::chrono::steady_clock::now();
-            const std::size_t generated = ternary::bitnet::generate(model, tokenizer, sampler, o.prompt, o.steps,
-                [](const std::string& piece) {
-                    std::fputs(piece.c_str(), stdout);
-                    std::fflush(stdout);
-                });
-            std::printf("\n");
-            const double elapsed = seconds_since(start);
-            const std::size_t positions = generated + tokenizer.encode(o.prompt, true, false).size() - 1;
-            std::fprintf(stderr, "%zu positions in %.2f s: %.1f tokens/s (%zu generated, %zu threads)\n", positions,
-                         elapsed, static_cast<double>(positions) / elapsed, generated, ternary::threads());
+            run(model, tokenizer, o);
         }, loaded);
     } catch (const ternary::error& e) {
         std::fprintf(stderr, "ternary-generate: error: %s\n", e.what());

@@ -11,6 +11,7 @@
 #include <ternary/bitnet/model.hpp>
 #include <ternary/bitnet/perplexity.hpp>
 #include <ternary/io/llama2c.hpp>
+#include <ternary/tokenizer/llama2c.hpp>
 
 #include "support.hpp"
 

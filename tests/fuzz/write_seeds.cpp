@@ -1,8 +1,13 @@
-// Writes the fuzzers' seed corpus: the tiny valid files of tests/llama2c_files.hpp.
+// Writes the fuzzers' seed corpus: the tiny valid files of tests/llama2c_files.hpp, small GGUF
+// and safetensors files, and JSON documents like a Hugging Face config.json and shard index.
+#include <cstdint>
 #include <fstream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <ternary/io/gguf.hpp>
+#include <ternary/io/safetensors.hpp>
 
 #include "../llama2c_files.hpp"
 
@@ -27,5 +32,20 @@ int main(int argc, char** argv) {
     ternary::io::gguf_writer vocab_only;
     vocab_only.add("tokenizer.ggml.model", {std::string("llama")});
     write("vocab.gguf", vocab_only.bytes());
+    ternary::io::safetensors_writer safetensors;
+    safetensors.metadata("format", "pt");
+    safetensors.add("model.layers.0.mlp.down_proj.weight", ternary::io::safetensors_dtype::u8, {2, 4},
+                    std::vector<std::uint8_t>(8, 0x19));
+    safetensors.add("model.layers.0.mlp.down_proj.weight_scale", ternary::io::safetensors_dtype::bf16, {1},
+                    std::vector<std::uint8_t>{0x80, 0x3f});
+    safetensors.add("model.norm.weight", ternary::io::safetensors_dtype::f32, {2}, std::vector<std::uint8_t>(8, 0));
+    write("sample.safetensors", safetensors.bytes());
+    const auto text = [](std::string_view s) { return test::llama2c::bytes(s.begin(), s.end()); };
+    write("config.json", text(R"({"architectures": ["BitNetForCausalLM"], "hidden_size": 2560, "rms_norm_eps": 1e-05,
+ "rope_theta": 500000.0, "tie_word_embeddings": true, "rope_scaling": null, "max_position_embeddings": -4096,
+ "quantization_config": {"linear_class": "autobitlinear", "quant_method": "bitnet"},
+ "name": "caf\u00e9 \ud83d\ude00 \"\\\/\b\f\n\r\t )" "\xe2\x82\xac" R"(", "x": [0.5, -1.25E+3, 0, [], {}]})"));
+    write("index.json", text(R"({"metadata": {"total_size": 16}, "weight_map": {
+ "model.norm.weight": "model-00001-of-00002.safetensors", "lm_head.weight": "model-00002-of-00002.safetensors"}})"));
     return 0;
 }

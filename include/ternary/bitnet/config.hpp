@@ -43,12 +43,12 @@ struct model_config {
     void validate() const {
         if (dim == 0 || hidden_dim == 0 || n_layers == 0 || n_heads == 0 || n_kv_heads == 0 || vocab_size == 0 ||
             seq_len == 0) {
-            detail::fail<format_error>("model_config", "a size is zero (dim ", dim, ", hidden ", hidden_dim, ", layers ",
+            ternary::detail::fail<format_error>("model_config", "a size is zero (dim ", dim, ", hidden ", hidden_dim, ", layers ",
                                        n_layers, ", heads ", n_heads, "/", n_kv_heads, ", vocab ", vocab_size,
                                        ", seq_len ", seq_len, ")");
         }
         if (dim % n_heads != 0 || n_heads % n_kv_heads != 0 || head_dim() % 2 != 0) {
-            detail::fail<format_error>("model_config", dim, " dims, ", n_heads, " heads and ", n_kv_heads,
+            ternary::detail::fail<format_error>("model_config", dim, " dims, ", n_heads, " heads and ", n_kv_heads,
                                        " kv heads do not divide into even-sized heads");
         }
     }

@@ -1,5 +1,6 @@
 #pragma once
-// The two linear layers a model can be built from (y = W x, no bias):
+// The two linear layers a model can be built from (y = W x, no bias), each applied to a batch
+// of tokens at once (tokens x features, one row per token):
 //   float_linear          full-precision weights, for float checkpoints and the paper's
 //                         side-by-side comparison with a same-shape float model;
 //   ternary_linear<P>     BitLinear: x quantized per token with absmax to int8, weights in
@@ -20,45 +21,28 @@
 #include "../pack/two_bit.hpp"
 #include "../quant/absmax.hpp"
 #include "../ternary_matrix.hpp"
+#include "float_matrix.hpp"
 
 namespace ternary::inline TERNARY_ABI::bitnet {
 
-/// out[i] = sum_j w[i * cols + j] x[j] for rows x cols row-major floats, summed in index order
-/// (as llama2.c's matmul, so a float model reproduces its outputs bit for bit).
-inline void float_matvec(std::span<float> out, const float* w, std::size_t rows, std::size_t cols,
-                         std::span<const float> x) {
-    for (std::size_t i = 0; i < rows; ++i) {
-        const float* row = w + i * cols;
-        float sum = 0.0f;
-        for (std::size_t j = 0; j < cols; ++j) sum += row[j] * x[j];
-        out[i] = sum;
-    }
-}
-
+/// A full-precision linear layer: out = W x with W a float_matrix (f32, f16 or bf16).
 class float_linear {
 public:
     float_linear() = default;
-    /// weights: rows x cols, row-major (one row per output, PyTorch order).
+    explicit float_linear(float_matrix weights) : weights_(std::move(weights)) {}
+    /// weights: rows x cols floats, row-major (one row per output, PyTorch order).
     float_linear(std::vector<float> weights, std::size_t rows, std::size_t cols)
-        : weights_(std::move(weights)), rows_(rows), cols_(cols) {
-        if (weights_.size() != rows * cols) {
-            detail::fail<shape_error>("float_linear", rows, " x ", cols, " weights, got ", weights_.size());
-        }
-    }
+        : weights_(float_matrix::from_floats(std::move(weights), rows, cols)) {}
 
-    std::size_t rows() const noexcept { return rows_; }
-    std::size_t cols() const noexcept { return cols_; }
-    std::span<const float> weights() const noexcept { return weights_; }
+    std::size_t rows() const noexcept { return weights_.rows(); }
+    std::size_t cols() const noexcept { return weights_.cols(); }
+    const float_matrix& weights() const noexcept { return weights_; }
 
-    /// out = W x (float_matvec).
-    void forward(std::span<float> out, std::span<const float> x) const {
-        float_matvec(out, weights_.data(), rows_, cols_, x);
-    }
+    /// out = W x for each token: out is tokens x rows, x tokens x cols.
+    void forward(matrix_view<float> out, matrix_view<const float> x) const { weights_.multiply(out, x); }
 
 private:
-    std::vector<float> weights_;
-    std::size_t rows_ = 0;
-    std::size_t cols_ = 0;
+    float_matrix weights_;
 };
 
 template <packing P = two_bit>
@@ -69,33 +53,48 @@ public:
     /// x / (max(|x|_2, 1e-12) sqrt(n)) (formats.md 5.4). The int8 values are those of x itself
     /// (up to rounding); only the output scale changes.
     explicit ternary_linear(ternary_matrix<P> weights, bool normalize_input = false)
-        : weights_(std::move(weights)), normalize_input_(normalize_input),
-          input_(1, weights_->cols()), normalized_(weights_->cols()) {}
+        : weights_(std::move(weights)), normalize_input_(normalize_input) {}
 
-    std::size_t rows() const noexcept { return weights_->rows(); }
-    std::size_t cols() const noexcept { return weights_->cols(); }
+    std::size_t rows() const noexcept { return weights_ ? weights_->rows() : 0; }
+    std::size_t cols() const noexcept { return weights_ ? weights_->cols() : 0; }
     const ternary_matrix<P>& weights() const noexcept { return *weights_; }
+    bool normalizes_input() const noexcept { return normalize_input_; }
 
-    /// out = W x: absmax-quantize x (one token), exact ternary GEMV, rescale. Uses scratch
-    /// held by the layer: one forward at a time per layer.
-    void forward(std::span<float> out, std::span<const float> x) const {
-        std::span<const float> input = x;
-        if (normalize_input_) {
-            float squares = 0.0f;
-            for (float v : x) squares += v * v;
-            const float divisor = std::max(std::sqrt(squares), 1e-12f) * std::sqrt(static_cast<float>(x.size()));
-            for (std::size_t j = 0; j < x.size(); ++j) normalized_[j] = x[j] / divisor;
-            input = normalized_;
+    /// out = W x for each token: absmax-quantize each token of x to int8, exact ternary
+    /// products, one float rescale. out is tokens x rows, x tokens x cols. Uses scratch held by
+    /// the layer: one forward at a time per layer.
+    void forward(matrix_view<float> out, matrix_view<const float> x) const {
+        if (x.cols() != cols()) {
+            ternary::detail::fail<shape_error>("ternary_linear", "input of ", x.cols(), " values, the layer takes ", cols());
         }
-        quantize_into(input_, matrix_view<const float>::row_major(input.data(), 1, input.size()));
-        gemv(out, *weights_, input_);
+        if (input_.tokens() != x.rows() || input_.cols() != x.cols()) input_ = activation_batch(x.rows(), x.cols());
+        if (normalize_input_) {
+            normalized_.resize(x.rows() * x.cols());
+            for (std::size_t t = 0; t < x.rows(); ++t) {
+                float squares = 0.0f;
+                for (std::size_t j = 0; j < x.cols(); ++j) squares += x(t, j) * x(t, j);
+                const float divisor = std::max(std::sqrt(squares), 1e-12f) * std::sqrt(static_cast<float>(x.cols()));
+                for (std::size_t j = 0; j < x.cols(); ++j) normalized_[t * x.cols() + j] = x(t, j) / divisor;
+            }
+            quantize_into(input_, matrix_view<const float>::row_major(normalized_.data(), x.rows(), x.cols()));
+        } else {
+            quantize_into(input_, x);
+        }
+        gemm(out, *weights_, input_.view());
     }
 
 private:
     std::optional<ternary_matrix<P>> weights_;
     bool normalize_input_ = false;
-    mutable activation_batch input_{1, 1};      // scratch: the quantized input
-    mutable std::vector<float> normalized_;    // scratch: the self-normalized input
+    mutable activation_batch input_{1, 1};    // scratch: the quantized input
+    mutable std::vector<float> normalized_;  // scratch: the self-normalized input
 };
+
+/// out = W x for a single vector, with any linear layer.
+template <class Linear>
+void apply(const Linear& linear, std::span<float> out, std::span<const float> x) {
+    linear.forward(matrix_view<float>::row_major(out.data(), 1, out.size()),
+                   matrix_view<const float>::row_major(x.data(), 1, x.size()));
+}
 
 }  // namespace ternary::inline TERNARY_ABI::bitnet

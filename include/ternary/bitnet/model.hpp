@@ -1,18 +1,26 @@
 #pragma once
 // A BitNet b1.58 / Llama transformer, generic over its linear layers (float_linear or
 // ternary_linear): pre-norm residual blocks, grouped-query attention with RoPE and a KV cache,
-// a gated feed-forward block, optional 2B4T sub-norms, no biases.
+// a gated feed-forward block, optional 2B4T sub-norms, no biases. A forward pass takes a run of
+// tokens at consecutive positions (a prompt, or one token when decoding): the linears then see
+// a batch of tokens and the ternary ones run as GEMMs.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "../aligned_buffer.hpp"
 #include "../config.hpp"
 #include "../error.hpp"
+#include "../matrix_view.hpp"
+#include "../thread_pool.hpp"
 #include "config.hpp"
+#include "float_matrix.hpp"
 #include "linear.hpp"
 #include "ops.hpp"
 
@@ -35,144 +43,252 @@ struct layer_weights {
 
 template <class Linear>
 struct model_weights {
-    std::vector<float> token_embedding;  // (vocab_size, dim)
+    float_matrix token_embedding;  // (vocab_size, dim)
     std::vector<layer_weights<Linear>> layers;
     std::vector<float> final_norm;       // (dim)
-    std::optional<float_linear> output;  // (vocab_size, dim); empty: tied to token_embedding
+    std::optional<float_matrix> output;  // (vocab_size, dim); empty: tied to token_embedding
 };
+
+namespace detail {
+
+/// Throws format_error naming `what` unless the linear is rows x cols.
+template <class Linear>
+void check_linear(const Linear& linear, std::size_t rows, std::size_t cols, std::size_t layer, const char* what) {
+    if (linear.rows() != rows || linear.cols() != cols) {
+        ternary::detail::fail<format_error>("transformer", "layer ", layer, " ", what, " is ", linear.rows(), " x ",
+                                            linear.cols(), ", the configuration needs ", rows, " x ", cols);
+    }
+}
+
+inline void check_norm(const std::vector<float>& weight, std::size_t size, std::size_t layer, const char* what) {
+    if (weight.size() != size) {
+        ternary::detail::fail<format_error>("transformer", "layer ", layer, " ", what, " has ", weight.size(),
+                                            " values, the configuration needs ", size);
+    }
+}
+
+}  // namespace detail
 
 template <class Linear>
 class transformer {
 public:
-    transformer(model_config config, model_weights<Linear> weights)
-        : config_(config), weights_(std::move(weights)) {
+    transformer(model_config config, model_weights<Linear> weights) : config_(config), weights_(std::move(weights)) {
         config_.validate();
-        const std::size_t dim = config_.dim, hidden = config_.hidden_dim;
-        x_.resize(dim);
-        normed_.resize(dim);
-        attention_.resize(dim);
-        projected_.resize(dim);
-        query_.resize(dim);
-        gate_.resize(hidden);
-        up_.resize(hidden);
-        scores_.resize(config_.seq_len);
-        logits_.resize(config_.vocab_size);
-        if (weights_.layers.size() != config_.n_layers ||
-            weights_.token_embedding.size() != config_.vocab_size * dim || weights_.final_norm.size() != dim) {
-            detail::fail<format_error>("transformer", "the weights do not have the configured shapes");
-        }
+        check_shapes();
     }
 
     const model_config& config() const noexcept { return config_; }
     const model_weights<Linear>& weights() const noexcept { return weights_; }
 
+    /// The head that computes the logits: the output matrix, or the tied token embedding.
+    const float_matrix& head() const noexcept { return weights_.output ? *weights_.output : weights_.token_embedding; }
+
     /// Runs token at position pos (0, 1, 2, ... in order: the KV cache holds the earlier ones)
     /// and returns the logits of the next token.
-    std::span<const float> forward(std::size_t token, std::size_t pos) {
+    std::span<const float> forward(std::size_t token, std::size_t pos) { return forward(std::span(&token, 1), pos); }
+
+    /// Runs tokens at positions pos, pos + 1, ... (the KV cache holds positions before pos) and
+    /// returns the logits after the last one, or with all_logits those after each token
+    /// (tokens x vocab_size, row-major).
+    std::span<const float> forward(std::span<const std::size_t> tokens, std::size_t pos, bool all_logits = false) {
         const model_config& c = config_;
-        if (token >= c.vocab_size) detail::fail<value_error>("forward", "token ", token, " >= vocab size ", c.vocab_size);
-        if (pos >= c.seq_len) detail::fail<value_error>("forward", "position ", pos, " >= context ", c.seq_len);
-
-        // The KV cache grows with the positions used: a file's seq_len costs nothing until reached.
-        const std::size_t cached = (pos + 1) * c.n_layers * c.kv_dim();
-        if (key_cache_.size() < cached) {
-            key_cache_.resize(cached);
-            value_cache_.resize(cached);
+        const std::size_t n = tokens.size();
+        if (n == 0) ternary::detail::fail<value_error>("forward", "no tokens");
+        if (pos > c.seq_len || n > c.seq_len - pos) {
+            ternary::detail::fail<value_error>("forward", "positions ", pos, "..", pos + n - 1, " exceed the context of ",
+                                               c.seq_len);
         }
+        for (std::size_t token : tokens) {
+            if (token >= c.vocab_size) ternary::detail::fail<value_error>("forward", "token ", token, " >= vocab size ", c.vocab_size);
+        }
+        reserve(n, pos + n);
 
-        const float* embedding = weights_.token_embedding.data() + token * c.dim;
-        std::copy(embedding, embedding + c.dim, x_.begin());
+        const auto x = rows(x_, n, c.dim), normed = rows(normed_, n, c.dim);
+        for (std::size_t t = 0; t < n; ++t) weights_.token_embedding.row(tokens[t], row(x, t));
 
         for (std::size_t l = 0; l < c.n_layers; ++l) {
             const layer_weights<Linear>& w = weights_.layers[l];
-            const std::span<float> key = cache_row(key_cache_, l, pos), value = cache_row(value_cache_, l, pos);
+            const auto keys = cache_rows(key_cache_[l], pos, n), values = cache_rows(value_cache_[l], pos, n);
+            const auto query = rows(query_, n, c.dim), attention = rows(attention_, n, c.dim),
+                       projected = rows(projected_, n, c.dim);
 
             // Attention: h = x + Wo [SubNorm] Attention(RoPE(Wq n), RoPE(Wk n), Wv n), n = Norm(x)
-            const std::span<const float> n1 = normed_input(w.attn_norm);
-            w.wq.forward(query_, n1);
-            w.wk.forward(key, n1);
-            w.wv.forward(value, n1);
-            rope(query_, c.head_dim(), pos, c.rope_theta, c.rope);
-            rope(key, c.head_dim(), pos, c.rope_theta, c.rope);
-            attend(l, pos);
-            if (c.sub_norms) rms_norm(attention_, attention_, w.attn_sub_norm, c.norm_eps);
-            w.wo.forward(projected_, attention_);
-            for (std::size_t i = 0; i < c.dim; ++i) x_[i] += projected_[i];
+            const matrix_view<const float> n1 = normed_input(x, normed, w.attn_norm);
+            w.wq.forward(query, n1);
+            w.wk.forward(keys, n1);
+            w.wv.forward(values, n1);
+            for (std::size_t t = 0; t < n; ++t) {
+                rope(row(query, t), c.head_dim(), pos + t, c.rope_theta, c.rope);
+                rope(row(keys, t), c.head_dim(), pos + t, c.rope_theta, c.rope);
+            }
+            attend(l, pos, n);
+            if (c.sub_norms) each_row(attention, [&](std::span<float> a) { rms_norm(a, a, w.attn_sub_norm, c.norm_eps); });
+            w.wo.forward(projected, attention);
+            add(x, projected);
 
             // Feed-forward: x = h + Wdown [SubNorm](act(Wgate n) * (Wup n)), n = Norm(h)
-            const std::span<const float> n2 = normed_input(w.ffn_norm);
-            w.w_gate.forward(gate_, n2);
-            w.w_up.forward(up_, n2);
-            for (std::size_t i = 0; i < c.hidden_dim; ++i) gate_[i] = activate(gate_[i], c.activation) * up_[i];
-            if (c.sub_norms) rms_norm(gate_, gate_, w.ffn_sub_norm, c.norm_eps);
-            w.w_down.forward(projected_, gate_);
-            for (std::size_t i = 0; i < c.dim; ++i) x_[i] += projected_[i];
+            const auto gate = rows(gate_, n, c.hidden_dim), up = rows(up_, n, c.hidden_dim);
+            const matrix_view<const float> n2 = normed_input(x, normed, w.ffn_norm);
+            w.w_gate.forward(gate, n2);
+            w.w_up.forward(up, n2);
+            for (std::size_t i = 0; i < n * c.hidden_dim; ++i) gate_[i] = activate(gate_[i], c.activation) * up_[i];
+            if (c.sub_norms) each_row(gate, [&](std::span<float> g) { rms_norm(g, g, w.ffn_sub_norm, c.norm_eps); });
+            w.w_down.forward(projected, gate);
+            add(x, projected);
         }
 
         // The head: logits = E Norm(x), E the output matrix or the tied token embedding.
-        rms_norm(x_, x_, weights_.final_norm, c.norm_eps);
-        if (weights_.output) {
-            weights_.output->forward(logits_, x_);
-        } else {
-            float_matvec(logits_, weights_.token_embedding.data(), c.vocab_size, c.dim, x_);
-        }
-        return logits_;
+        const std::size_t first = all_logits ? 0 : n - 1, count = n - first;
+        const auto last = rows(x_.data() + first * c.dim, count, c.dim);
+        each_row(last, [&](std::span<float> v) { rms_norm(v, v, weights_.final_norm, c.norm_eps); });
+        const auto logits = rows(logits_, count, c.vocab_size);
+        head().multiply(logits, last);
+        return {logits_.data(), count * c.vocab_size};
+    }
+
+    /// Bytes of KV cache that `positions` positions take.
+    std::size_t kv_cache_bytes(std::size_t positions) const {
+        return 2 * config_.n_layers * positions * config_.kv_dim() * sizeof(float);
     }
 
 private:
-    std::span<float> cache_row(std::vector<float>& cache, std::size_t layer, std::size_t pos) {
-        const std::size_t kv = config_.kv_dim();
-        return {cache.data() + (pos * config_.n_layers + layer) * kv, kv};
+    void check_shapes() const {
+        const model_config& c = config_;
+        const auto& e = weights_.token_embedding;
+        if (e.rows() != c.vocab_size || e.cols() != c.dim) {
+            ternary::detail::fail<format_error>("transformer", "token embedding is ", e.rows(), " x ", e.cols(),
+                                                ", the configuration needs ", c.vocab_size, " x ", c.dim);
+        }
+        if (weights_.output && (weights_.output->rows() != c.vocab_size || weights_.output->cols() != c.dim)) {
+            ternary::detail::fail<format_error>("transformer", "output head is ", weights_.output->rows(), " x ",
+                                                weights_.output->cols(), ", the configuration needs ", c.vocab_size,
+                                                " x ", c.dim);
+        }
+        if (weights_.final_norm.size() != c.dim) detail::check_norm(weights_.final_norm, c.dim, c.n_layers, "final norm");
+        if (weights_.layers.size() != c.n_layers) {
+            ternary::detail::fail<format_error>("transformer", weights_.layers.size(), " layers, the configuration has ",
+                                                c.n_layers);
+        }
+        const std::size_t norm = c.linear_self_norm ? 0 : c.dim;
+        for (std::size_t l = 0; l < c.n_layers; ++l) {
+            const layer_weights<Linear>& w = weights_.layers[l];
+            detail::check_linear(w.wq, c.dim, c.dim, l, "wq");
+            detail::check_linear(w.wk, c.kv_dim(), c.dim, l, "wk");
+            detail::check_linear(w.wv, c.kv_dim(), c.dim, l, "wv");
+            detail::check_linear(w.wo, c.dim, c.dim, l, "wo");
+            detail::check_linear(w.w_gate, c.hidden_dim, c.dim, l, "w_gate");
+            detail::check_linear(w.w_up, c.hidden_dim, c.dim, l, "w_up");
+            detail::check_linear(w.w_down, c.dim, c.hidden_dim, l, "w_down");
+            detail::check_norm(w.attn_norm, norm, l, "attention norm");
+            detail::check_norm(w.ffn_norm, norm, l, "feed-forward norm");
+            detail::check_norm(w.attn_sub_norm, c.sub_norms ? c.dim : 0, l, "attention sub-norm");
+            detail::check_norm(w.ffn_sub_norm, c.sub_norms ? c.hidden_dim : 0, l, "feed-forward sub-norm");
+        }
+    }
+
+    /// Sizes the run state for n tokens and the KV cache for `positions` positions. The cache
+    /// grows with the positions used: a file's seq_len costs nothing until reached.
+    void reserve(std::size_t n, std::size_t positions) {
+        const model_config& c = config_;
+        for (auto* v : {&x_, &normed_, &query_, &attention_, &projected_}) {
+            if (v->size() < n * c.dim) v->resize(n * c.dim);
+        }
+        if (gate_.size() < n * c.hidden_dim) {
+            gate_.resize(n * c.hidden_dim);
+            up_.resize(n * c.hidden_dim);
+        }
+        if (logits_.size() < n * c.vocab_size) logits_.resize(n * c.vocab_size);
+        key_cache_.resize(c.n_layers);
+        value_cache_.resize(c.n_layers);
+        for (std::size_t l = 0; l < c.n_layers; ++l) {
+            if (key_cache_[l].size() < positions * c.kv_dim()) {
+                key_cache_[l].resize(positions * c.kv_dim());
+                value_cache_[l].resize(positions * c.kv_dim());
+            }
+        }
+    }
+
+    static matrix_view<float> rows(float* data, std::size_t n, std::size_t cols) {
+        return matrix_view<float>::row_major(data, n, cols);
+    }
+    static matrix_view<float> rows(std::vector<float>& v, std::size_t n, std::size_t cols) { return rows(v.data(), n, cols); }
+    static std::span<float> row(matrix_view<float> m, std::size_t t) { return {&m(t, 0), m.cols()}; }
+    matrix_view<float> cache_rows(std::vector<float>& cache, std::size_t pos, std::size_t n) {
+        return rows(cache.data() + pos * config_.kv_dim(), n, config_.kv_dim());
+    }
+
+    template <class F>
+    static void each_row(matrix_view<float> m, F&& f) {
+        for (std::size_t t = 0; t < m.rows(); ++t) f(row(m, t));
+    }
+
+    static void add(matrix_view<float> x, matrix_view<float> y) {
+        for (std::size_t t = 0; t < x.rows(); ++t) {
+            for (std::size_t i = 0; i < x.cols(); ++i) x(t, i) += y(t, i);
+        }
     }
 
     /// The input of a block's linears: RMSNorm(x) with the block's weight, or x itself when
     /// each BitLinear normalizes its own input.
-    std::span<const float> normed_input(const std::vector<float>& norm_weight) {
-        if (config_.linear_self_norm) return x_;
-        rms_norm(normed_, x_, norm_weight, config_.norm_eps);
-        return normed_;
+    matrix_view<const float> normed_input(matrix_view<float> x, matrix_view<float> normed,
+                                          const std::vector<float>& norm_weight) {
+        if (config_.linear_self_norm) return x;
+        for (std::size_t t = 0; t < x.rows(); ++t) rms_norm(row(normed, t), row(x, t), norm_weight, config_.norm_eps);
+        return normed;
     }
 
-    /// Causal attention of query_ over positions 0..pos, one head at a time, into attention_.
-    /// Scores q.k / sqrt(head_dim), softmax; query head h reads kv head h / (n_heads / n_kv_heads).
-    void attend(std::size_t layer, std::size_t pos) {
+    /// Causal attention of the n queries (positions pos .. pos+n-1) into attention_, each head of
+    /// each token a separate task on the thread pool. Scores q.k / sqrt(head_dim), softmax;
+    /// query head h reads kv head h / (n_heads / n_kv_heads).
+    void attend(std::size_t layer, std::size_t pos, std::size_t n) {
         const model_config& c = config_;
-        const std::size_t head_dim = c.head_dim(), group = c.n_heads / c.n_kv_heads;
+        const std::size_t head_dim = c.head_dim(), group = c.n_heads / c.n_kv_heads, kv_dim = c.kv_dim();
         const float scale = std::sqrt(static_cast<float>(head_dim));
-        for (std::size_t h = 0; h < c.n_heads; ++h) {
-            const float* q = query_.data() + h * head_dim;
+        const float* keys = key_cache_[layer].data();
+        const float* values = value_cache_[layer].data();
+        const auto one_head = [&](std::size_t t, std::size_t h) {
+            const std::size_t last = pos + t;  // causal: this query sees positions 0..last
+            const float* q = query_.data() + t * c.dim + h * head_dim;
             const std::size_t kv_offset = (h / group) * head_dim;
-            const std::span<float> scores(scores_.data(), pos + 1);
-            for (std::size_t t = 0; t <= pos; ++t) {
-                const float* k = cache_row(key_cache_, layer, t).data() + kv_offset;
+            float* scores = per_thread_scratch<float>(last + 1);
+            for (std::size_t s = 0; s <= last; ++s) {
+                const float* k = keys + s * kv_dim + kv_offset;
                 float score = 0.0f;
                 for (std::size_t i = 0; i < head_dim; ++i) score += q[i] * k[i];
-                scores[t] = score / scale;
+                scores[s] = score / scale;
             }
-            softmax(scores);
-            float* out = attention_.data() + h * head_dim;
+            softmax(std::span(scores, last + 1));
+            float* out = attention_.data() + t * c.dim + h * head_dim;
             std::fill(out, out + head_dim, 0.0f);
-            for (std::size_t t = 0; t <= pos; ++t) {
-                const float* v = cache_row(value_cache_, layer, t).data() + kv_offset;
-                for (std::size_t i = 0; i < head_dim; ++i) out[i] += scores[t] * v[i];
+            for (std::size_t s = 0; s <= last; ++s) {
+                const float* v = values + s * kv_dim + kv_offset;
+                for (std::size_t i = 0; i < head_dim; ++i) out[i] += scores[s] * v[i];
             }
-        }
+        };
+        // Threads pay off once the heads read enough cached positions.
+        const std::size_t tasks = n * c.n_heads, work = tasks * (pos + n) * head_dim;
+        thread_pool& pool = default_pool();
+        const std::size_t parts = work < (std::size_t{1} << 16) ? 1 : std::min(pool.size(), tasks);
+        pool.run(parts, [&](std::size_t part) {
+            for (std::size_t task = tasks * part / parts; task < tasks * (part + 1) / parts; ++task) {
+                one_head(task / c.n_heads, task % c.n_heads);
+            }
+        });
     }
 
     model_config config_;
     model_weights<Linear> weights_;
-    // Run state (llama2.c's RunState): activations of the current position.
-    std::vector<float> x_;          // (dim) the residual stream
-    std::vector<float> normed_;     // (dim) a normalized copy of x_
-    std::vector<float> attention_;  // (dim) the heads' outputs, concatenated
-    std::vector<float> projected_;  // (dim) a block's output before the residual add
-    std::vector<float> query_;      // (dim)
-    std::vector<float> gate_;       // (hidden_dim) act(Wgate n), then the gated product
-    std::vector<float> up_;         // (hidden_dim)
-    std::vector<float> scores_;     // (seq_len) attention scores of one head
-    std::vector<float> logits_;     // (vocab_size)
-    std::vector<float> key_cache_;    // (positions so far, n_layers, kv_dim), after RoPE
-    std::vector<float> value_cache_;  // (positions so far, n_layers, kv_dim)
+    // Run state of the tokens of one forward pass (llama2.c's RunState, one row per token).
+    std::vector<float> x_;          // (n, dim) the residual stream
+    std::vector<float> normed_;     // (n, dim) a normalized copy of x_
+    std::vector<float> attention_;  // (n, dim) the heads' outputs, concatenated
+    std::vector<float> projected_;  // (n, dim) a block's output before the residual add
+    std::vector<float> query_;      // (n, dim)
+    std::vector<float> gate_;       // (n, hidden_dim) act(Wgate n), then the gated product
+    std::vector<float> up_;         // (n, hidden_dim)
+    std::vector<float> logits_;     // (n, vocab_size)
+    std::vector<std::vector<float>> key_cache_;    // per layer (positions so far, kv_dim), after RoPE
+    std::vector<std::vector<float>> value_cache_;  // per layer (positions so far, kv_dim)
 };
 
 }  // namespace ternary::inline TERNARY_ABI::bitnet

@@ -4,13 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "../config.hpp"
 #include "../error.hpp"
-#include "../tokenizer/llama2c.hpp"
 
 namespace ternary::inline TERNARY_ABI::bitnet {
 
@@ -43,17 +43,23 @@ perplexity_result perplexity(Model& model, const Tokenizer& tokenizer, std::stri
         if (piece.empty()) continue;
         std::vector<std::size_t> tokens = tokenizer.encode(piece, true, false);
         tokens.resize(std::min(tokens.size(), model.config().seq_len));
-        for (std::size_t pos = 0; pos + 1 < tokens.size(); ++pos) {
-            const auto logits = model.forward(tokens[pos], pos);
-            // -log softmax(logits)[next], with the max subtracted so exp cannot overflow.
-            const float max = *std::max_element(logits.begin(), logits.end());
-            double sum = 0.0;
-            for (float v : logits) sum += std::exp(static_cast<double>(v - max));
-            total += std::log(sum) - static_cast<double>(logits[tokens[pos + 1]] - max);
-            ++result.tokens;
+        // Runs of up to 64 positions at a time: batched like a prompt, with the logits of each.
+        const std::size_t vocab = model.config().vocab_size;
+        for (std::size_t pos = 0; pos + 1 < tokens.size(); pos += 64) {
+            const std::size_t run = std::min<std::size_t>(64, tokens.size() - 1 - pos);
+            const auto logits = model.forward(std::span<const std::size_t>(tokens).subspan(pos, run), pos, true);
+            for (std::size_t t = 0; t < run; ++t) {
+                const std::span<const float> row = logits.subspan(t * vocab, vocab);
+                // -log softmax(row)[next], with the max subtracted so exp cannot overflow.
+                const float max = *std::max_element(row.begin(), row.end());
+                double sum = 0.0;
+                for (float v : row) sum += std::exp(static_cast<double>(v - max));
+                total += std::log(sum) - static_cast<double>(row[tokens[pos + t + 1]] - max);
+                ++result.tokens;
+            }
         }
     }
-    if (result.tokens == 0) detail::fail<value_error>("perplexity", "the text has no token to predict");
+    if (result.tokens == 0) ternary::detail::fail<value_error>("perplexity", "the text has no token to predict");
     result.nll = total / static_cast<double>(result.tokens);
     result.perplexity = std::exp(result.nll);
     return result;

@@ -26,7 +26,7 @@ class sampler {
 public:
     explicit sampler(sampler_options options = {}) : options_(options), state_(options.seed | 1) {
         if (!(options.temperature >= 0.0f) || !(options.top_p > 0.0f && options.top_p <= 1.0f)) {
-            detail::fail<value_error>("sampler", "temperature must be >= 0 and top_p in (0, 1]");
+            ternary::detail::fail<value_error>("sampler", "temperature must be >= 0 and top_p in (0, 1]");
         }
     }
 

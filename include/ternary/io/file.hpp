@@ -16,11 +16,11 @@ namespace ternary::inline TERNARY_ABI::io {
 /// The bytes of a file; throws ternary::error if it cannot be read.
 inline std::vector<std::uint8_t> read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) detail::fail<error>("read_file", "cannot open '", path, "'");
+    if (!in) ternary::detail::fail<error>("read_file", "cannot open '", path, "'");
     const std::streamoff size = in.tellg();
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
     in.seekg(0);
-    if (!in.read(reinterpret_cast<char*>(bytes.data()), size)) detail::fail<error>("read_file", "cannot read '", path, "'");
+    if (!in.read(reinterpret_cast<char*>(bytes.data()), size)) ternary::detail::fail<error>("read_file", "cannot read '", path, "'");
     return bytes;
 }
 
@@ -37,7 +37,7 @@ public:
     /// n bytes, or format_error naming what was being read.
     const std::uint8_t* take(std::size_t n, const char* what) {
         if (n > remaining()) {
-            detail::fail<format_error>(name_.c_str(), "truncated: ", what, " needs ", n, " bytes at offset ", offset_,
+            ternary::detail::fail<format_error>(name_.c_str(), "truncated: ", what, " needs ", n, " bytes at offset ", offset_,
                                        ", only ", remaining(), " left");
         }
         const std::uint8_t* p = data_ + offset_;

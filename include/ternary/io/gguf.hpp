@@ -274,33 +274,43 @@ public:
         tensors_.push_back({std::move(name), std::move(ne), type, std::move(data)});
     }
 
+    /// The whole file in memory.
     std::vector<std::uint8_t> bytes() const {
         std::vector<std::uint8_t> out;
-        put(out, gguf_magic);
-        put(out, std::uint32_t{3});
-        put(out, static_cast<std::uint64_t>(tensors_.size()));
-        put(out, static_cast<std::uint64_t>(metadata_.size()));
+        write([&](const std::uint8_t* p, std::size_t n) { out.insert(out.end(), p, p + n); });
+        return out;
+    }
+
+    /// The file, in order, to sink(const std::uint8_t* data, std::size_t size): a stream
+    /// writer needs no second copy of the tensors.
+    template <class Sink>
+    void write(Sink&& sink) const {
+        std::vector<std::uint8_t> header;
+        put(header, gguf_magic);
+        put(header, std::uint32_t{3});
+        put(header, static_cast<std::uint64_t>(tensors_.size()));
+        put(header, static_cast<std::uint64_t>(metadata_.size()));
         for (const auto& [key, value] : metadata_) {
-            put_string(out, key);
-            put(out, static_cast<std::uint32_t>(value.type()));
-            put_value(out, value);
+            put_string(header, key);
+            put(header, static_cast<std::uint32_t>(value.type()));
+            put_value(header, value);
         }
         std::uint64_t offset = 0;
         for (const auto& t : tensors_) {
-            put_string(out, t.name);
-            put(out, static_cast<std::uint32_t>(t.ne.size()));
-            for (auto n : t.ne) put(out, n);
-            put(out, t.type);
-            put(out, offset);
+            put_string(header, t.name);
+            put(header, static_cast<std::uint32_t>(t.ne.size()));
+            for (auto n : t.ne) put(header, n);
+            put(header, t.type);
+            put(header, offset);
             offset = round_up_to(offset + t.data.size());
         }
-        if (tensors_.empty()) return out;  // no data section (as llama.cpp's vocab-only files)
-        out.resize(static_cast<std::size_t>(round_up_to(out.size())), 0);
+        if (!tensors_.empty()) header.resize(static_cast<std::size_t>(round_up_to(header.size())), 0);
+        sink(header.data(), header.size());  // no data section without tensors (llama.cpp's vocab-only files)
+        const std::vector<std::uint8_t> padding(alignment_, 0);
         for (const auto& t : tensors_) {
-            out.insert(out.end(), t.data.begin(), t.data.end());
-            out.resize(static_cast<std::size_t>(round_up_to(out.size())), 0);
+            sink(t.data.data(), t.data.size());
+            sink(padding.data(), static_cast<std::size_t>(round_up_to(t.data.size()) - t.data.size()));
         }
-        return out;
     }
 
 private:

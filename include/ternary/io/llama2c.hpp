@@ -75,7 +75,7 @@ inline bitnet::transformer<bitnet::float_linear> load_llama2c(std::span<const st
     detail::expect_size(in, 28 + 4 * floats, "llama2.c legacy");
 
     bitnet::model_weights<bitnet::float_linear> w;
-    w.token_embedding = in.floats(c.vocab_size * dim, "token_embedding");
+    w.token_embedding = bitnet::float_matrix::from_floats(in.floats(c.vocab_size * dim, "token_embedding"), c.vocab_size, dim);
     w.layers.resize(layers);
     // Each kind of tensor is stored for all layers, one after another.
     const auto each_layer = [&](auto member, std::size_t rows, std::size_t cols, const char* what) {
@@ -92,7 +92,7 @@ inline bitnet::transformer<bitnet::float_linear> load_llama2c(std::span<const st
     each_layer(&bitnet::layer_weights<bitnet::float_linear>::w_up, hidden, dim, "w3");
     w.final_norm = in.floats(dim, "rms_final");
     in.take(c.seq_len * c.head_dim() * sizeof(float), "the unused RoPE tables");
-    if (!shared) w.output = bitnet::float_linear(in.floats(c.vocab_size * dim, "wcls"), c.vocab_size, dim);
+    if (!shared) w.output = bitnet::float_matrix::from_floats(in.floats(c.vocab_size * dim, "wcls"), c.vocab_size, dim);
     return {c, std::move(w)};
 }
 
@@ -132,7 +132,7 @@ inline bitnet::transformer<bitnet::ternary_linear<two_bit>> load_bitllama2c(std:
     using linear = bitnet::ternary_linear<two_bit>;
     bitnet::model_weights<linear> w;
     w.final_norm = in.floats(dim, "final_norm");
-    w.token_embedding = in.floats(c.vocab_size * dim, "tok_embeddings");
+    w.token_embedding = bitnet::float_matrix::from_floats(in.floats(c.vocab_size * dim, "tok_embeddings"), c.vocab_size, dim);
     w.layers.resize(c.n_layers);
     const auto read_matrix = [&](std::size_t rows, std::size_t cols, const char* what) {
         const float scale = in.read<float>(what);

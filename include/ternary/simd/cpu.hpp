@@ -13,6 +13,8 @@ namespace ternary::inline TERNARY_ABI::simd {
 
 struct cpu_features {
     bool avx2 = false;
+    bool fma = false;
+    bool f16c = false;
     bool avx512f = false;
     bool avx512bw = false;
     bool avx512vl = false;
@@ -31,13 +33,17 @@ inline cpu_features detect_cpu() {
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
     const bool osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;
     if (!osxsave || !avx) return f;
+    const bool fma = (ecx >> 12) & 1, f16c = (ecx >> 29) & 1;
     // Which register state the OS saves on context switches (XCR0): without it, the
     // instructions exist but must not be used.
     unsigned xcr0_lo = 0, xcr0_hi = 0;
     __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
     const bool ymm_state = (xcr0_lo & 0x6) == 0x6;
     const bool zmm_state = (xcr0_lo & 0xE6) == 0xE6;
-    if (!ymm_state || !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
+    if (!ymm_state) return f;
+    f.fma = fma;
+    f.f16c = f16c;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
     f.avx2 = (ebx >> 5) & 1;
     f.avx512f = zmm_state && ((ebx >> 16) & 1);
     f.avx512bw = zmm_state && ((ebx >> 30) & 1);

@@ -34,7 +34,7 @@ public:
         llama2c_tokenizer t;
         const std::int32_t max_length = in.read<std::int32_t>("max_token_length");
         if (max_length <= 0 || vocab_size < 3) {
-            detail::fail<format_error>(path.c_str(), "max_token_length ", max_length, " or vocab size ", vocab_size,
+            ternary::detail::fail<format_error>(path.c_str(), "max_token_length ", max_length, " or vocab size ", vocab_size,
                                        " is not a tokenizer");
         }
         // Each piece takes at least 8 bytes: reserve no more than the file can hold.
@@ -44,7 +44,7 @@ public:
             t.scores_.push_back(in.read<float>("a score"));
             const std::int32_t length = in.read<std::int32_t>("a piece length");
             if (length < 0 || length > max_length) {
-                detail::fail<format_error>(path.c_str(), "piece ", id, " has length ", length);
+                ternary::detail::fail<format_error>(path.c_str(), "piece ", id, " has length ", length);
             }
             const auto* piece = in.take(static_cast<std::size_t>(length), "a piece");
             t.pieces_.emplace_back(reinterpret_cast<const char*>(piece), static_cast<std::size_t>(length));
@@ -121,7 +121,7 @@ private:
         const std::string piece = std::string("<0x") + digits[byte >> 4] + digits[byte & 15] + ">";
         const auto found = ids_.find(piece);
         if (found == ids_.end()) {
-            detail::fail<value_error>("llama2c_tokenizer::encode", "byte 0x", std::hex, byte,
+            ternary::detail::fail<value_error>("llama2c_tokenizer::encode", "byte 0x", std::hex, byte,
                                       " has no piece and no byte-fallback piece ", piece);
         }
         return found->second;
@@ -129,7 +129,7 @@ private:
 
     std::size_t id_of(const std::string& piece) const {
         const auto found = ids_.find(piece);
-        if (found == ids_.end()) detail::fail<format_error>("llama2c_tokenizer", "no piece '", piece, "'");
+        if (found == ids_.end()) ternary::detail::fail<format_error>("llama2c_tokenizer", "no piece '", piece, "'");
         return found->second;
     }
 

@@ -1,0 +1,90 @@
+// ternary-convert: a checkpoint in another format (GGUF with another tensor type, llama2.c,
+// ...) written as GGUF, with a progress bar. Ternary weights convert losslessly.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <ternary/io/gguf_save.hpp>
+#include <ternary/io/load.hpp>
+
+namespace {
+
+const char* usage =
+    "usage: ternary-convert IN OUT [--type TYPE]\n"
+    "  IN           a model ternary-generate loads (GGUF, llama2.c .bin)\n"
+    "  OUT          the GGUF file to write\n"
+    "  --type TYPE  how to store the linear layers: i2_s (default for ternary models), tq2_0,\n"
+    "               tq1_0 (ternary models), f32 (default for float models), f16 (float models)\n"
+    "  -h, --help   this text\n";
+
+[[noreturn]] void fail(const std::string& message) {
+    std::fprintf(stderr, "ternary-convert: error: %s\n%s", message.c_str(), usage);
+    std::exit(1);
+}
+
+/// A progress bar on stderr, redrawn in place.
+void progress(std::size_t done, std::size_t total, const char* what) {
+    constexpr std::size_t width = 40;
+    const std::size_t filled = total == 0 ? width : done * width / total;
+    std::fprintf(stderr, "\r%-8s [%s%s] %zu/%zu", what, std::string(filled, '#').c_str(),
+                 std::string(width - filled, ' ').c_str(), done, total);
+    if (done == total) std::fputc('\n', stderr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string in, out, type;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "-h" || arg == "--help") {
+            std::fputs(usage, stdout);
+            return 0;
+        }
+        if (arg == "--type") {
+            if (i + 1 >= argc) fail("missing value after --type");
+            type = argv[++i];
+        } else if (!arg.empty() && arg[0] == '-') {
+            fail("unknown option " + std::string(arg));
+        } else if (in.empty()) {
+            in = arg;
+        } else if (out.empty()) {
+            out = arg;
+        } else {
+            fail("more than two files given");
+        }
+    }
+    if (in.empty() || out.empty()) fail("pass the input and the output file");
+    try {
+        ternary::io::any_model model = ternary::io::load_model(in);
+        const bool ternary_model = std::holds_alternative<ternary::io::ternary_model>(model);
+        if (type.empty()) type = ternary_model ? "i2_s" : "f32";
+        ternary::io::gguf_save_options options;
+        if (type == "i2_s") options.linear_type = ternary::io::gguf_linear_type::i2_s;
+        else if (type == "tq2_0") options.linear_type = ternary::io::gguf_linear_type::tq2_0;
+        else if (type == "tq1_0") options.linear_type = ternary::io::gguf_linear_type::tq1_0;
+        else if (type == "f16") options.linear_type = ternary::io::gguf_linear_type::f16;
+        else if (type == "f32") options.linear_type = ternary::io::gguf_linear_type::f32;
+        else fail("unknown type '" + type + "'");
+        options.progress = [](std::size_t done, std::size_t total) { progress(done, total, "encode"); };
+
+        const ternary::io::gguf_writer writer = std::visit([&](const auto& m) { return ternary::io::gguf_of(m, options); }, model);
+        std::ofstream file(out, std::ios::binary);
+        if (!file) fail("cannot create '" + out + "'");
+        std::size_t written = 0;
+        writer.write([&](const std::uint8_t* p, std::size_t n) {
+            file.write(reinterpret_cast<const char*>(p), static_cast<std::streamsize>(n));
+            written += n;
+        });
+        file.close();
+        if (!file) fail("cannot write '" + out + "'");
+        std::fprintf(stderr, "wrote %s: %zu bytes, linears as %s\n", out.c_str(), written, type.c_str());
+    } catch (const ternary::error& e) {
+        std::fprintf(stderr, "ternary-convert: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
