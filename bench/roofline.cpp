@@ -1,5 +1,6 @@
 // ternary-roofline: ternary GEMV/GEMM speed, as ratios measured in the same run against the
-// scalar policy, Eigen float on the same shape, and this machine's read bandwidth.
+// scalar policy, Eigen float on the same shape, and this machine's read bandwidth; then the
+// int8 output head of BitNet b1.58 2B4T (int8_matrix, 128256 x 2560) against the bandwidth.
 // Prints one JSON object per case and line. `--quick` runs a short fixed set (< 60 s).
 //
 // Modes: `cached` multiplies one matrix over and over (it stays in cache when it fits);
@@ -159,6 +160,7 @@ struct run_case {
     bool dram;
 };
 
+/// One JSON line. eigen <= 0: no Eigen reference for this case (vs_eigen left out).
 void report(const run_case& c, std::string_view isa, std::string_view packing, double us, std::size_t weight_bytes,
             double bandwidth, double eigen, double scalar) {
     const double macs = static_cast<double>(c.m) * static_cast<double>(c.k) * static_cast<double>(c.batch);
@@ -166,11 +168,24 @@ void report(const run_case& c, std::string_view isa, std::string_view packing, d
     std::printf(
         "{\"op\":\"%s\",\"m\":%zu,\"k\":%zu,\"batch\":%zu,\"threads\":%zu,\"mode\":\"%s\",\"isa\":\"%.*s\","
         "\"packing\":\"%.*s\",\"us\":%.2f,\"gmacs\":%.1f,\"weight_gbps\":%.2f,\"read_gbps\":%.1f,"
-        "\"bw_fraction\":%.3f,\"vs_eigen\":%.2f,\"vs_scalar\":%.1f}\n",
+        "\"bw_fraction\":%.3f,",
         c.batch == 1 ? "gemv" : "gemm", c.m, c.k, c.batch, c.threads, c.dram ? "dram" : "cached",
         static_cast<int>(isa.size()), isa.data(), static_cast<int>(packing.size()), packing.data(), us, macs / us / 1e3,
-        gbps, bandwidth, gbps / bandwidth, eigen / us, scalar / us);
+        gbps, bandwidth, gbps / bandwidth);
+    if (eigen > 0) std::printf("\"vs_eigen\":%.2f,", eigen / us);
+    std::printf("\"vs_scalar\":%.1f}\n", scalar / us);
     std::fflush(stdout);
+}
+
+/// Calls f(Policy{}) for every policy this CPU runs that --isa selects (all of them without --isa).
+template <class F>
+void for_each_wanted_policy(const std::vector<std::string>& isas, F&& f) {
+    ternary::simd::compiled_policies::find([&](auto policy) {
+        using Policy = decltype(policy);
+        const bool wanted = isas.empty() || std::find(isas.begin(), isas.end(), Policy::name) != isas.end();
+        if (Policy::available() && wanted) f(policy);
+        return false;
+    });
 }
 
 /// Every runnable policy on one case and packing, with the scalar and Eigen references.
@@ -179,16 +194,12 @@ void measure(const run_case& c, const operands& o, double eigen, const std::vect
     const weight_copies<P> w(o, c.dram);
     std::vector<float> y(o.m * o.batch);
     const double scalar = ternary_us<ternary::simd::scalar>(o, w, y);
-    ternary::simd::compiled_policies::find([&](auto policy) {
+    for_each_wanted_policy(isas, [&](auto policy) {
         using Policy = decltype(policy);
-        const bool wanted = isas.empty() || std::find(isas.begin(), isas.end(), Policy::name) != isas.end();
-        if (Policy::available() && wanted) {
-            const double before = read_bandwidth(c.threads);
-            const double us = std::is_same_v<Policy, ternary::simd::scalar> ? scalar : ternary_us<Policy>(o, w, y);
-            const double after = read_bandwidth(c.threads);
-            report(c, Policy::name, P::name, us, P::storage_bytes(o.m, o.k), (before + after) / 2, eigen, scalar);
-        }
-        return false;
+        const double before = read_bandwidth(c.threads);
+        const double us = std::is_same_v<Policy, ternary::simd::scalar> ? scalar : ternary_us<Policy>(o, w, y);
+        const double after = read_bandwidth(c.threads);
+        report(c, Policy::name, P::name, us, P::storage_bytes(o.m, o.k), (before + after) / 2, eigen, scalar);
     });
 }
 
@@ -200,6 +211,41 @@ void run(const std::vector<run_case>& cases, const std::vector<std::string>& isa
         const double eigen = eigen_us(o, float_copies(o, c.dram), c.threads, y);
         measure<ternary::two_bit>(c, o, eigen, isas);
         measure<ternary::base3>(c, o, eigen, isas);
+    }
+}
+
+/// The int8 output head of BitNet b1.58 2B4T (128256 x 2560 int8 weights, one scale per row,
+/// ternary::int8_matrix): 328 MB per GEMV, so it always streams from memory. Reported as
+/// packing "int8", mode "dram", at 1 and 2 threads, against the read bandwidth measured right
+/// before and after.
+void measure_int8_head(const std::vector<std::string>& isas) {
+    const std::size_t m = 128256, k = 2560;
+    std::uint32_t state = 1;  // a linear congruential generator: 328 M weights, quickly
+    const auto w = ternary::int8_matrix::quantize(m, k, [&](std::size_t, std::span<float> row) {
+        for (float& v : row) {
+            state = state * 1664525u + 1013904223u;
+            v = static_cast<float>(static_cast<std::int32_t>(state)) * 0x1p-31f;
+        }
+    });
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x_float(k);
+    for (float& v : x_float) v = normal(rng);
+    const auto x = ternary::quantize(x_float);
+    std::vector<float> y(m);
+    for (std::size_t threads : {1u, 2u}) {
+        ternary::set_threads(threads);
+        const run_case c{m, k, 1, threads, true};
+        const double scalar = time_us([&] { ternary::gemv<ternary::simd::scalar>(y, w, x); });
+        for_each_wanted_policy(isas, [&](auto policy) {
+            using Policy = decltype(policy);
+            const double before = read_bandwidth(threads);
+            const double us = std::is_same_v<Policy, ternary::simd::scalar>
+                                  ? scalar
+                                  : time_us([&] { ternary::gemv<Policy>(y, w, x); });
+            const double after = read_bandwidth(threads);
+            report(c, Policy::name, "int8", us, w.bytes().size(), (before + after) / 2, 0.0, scalar);
+        });
     }
 }
 
@@ -234,10 +280,11 @@ int main(int argc, char** argv) {
                          "  --quick     a short fixed set of cases (under a minute)\n"
                          "  --isa NAME  only this policy (repeatable; the scalar reference always runs)\n"
                          "Prints one JSON object per case: op, m, k, batch, threads, mode, isa, packing, us,\n"
-                         "gmacs, weight_gbps, read_gbps, bw_fraction, vs_eigen, vs_scalar.\n");
+                         "gmacs, weight_gbps, read_gbps, bw_fraction, vs_eigen (not for packing int8), vs_scalar.\n");
             return arg == "--help" || arg == "-h" ? 0 : 2;
         }
     }
     run(quick ? quick_cases() : full_cases(), isas);
+    measure_int8_head(isas);
     return 0;
 }

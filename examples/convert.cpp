@@ -1,23 +1,35 @@
 // ternary-convert: a checkpoint in another format (GGUF with another tensor type, llama2.c,
-// ...) written as GGUF, with a progress bar. Ternary weights convert losslessly.
+// safetensors, ...) written as GGUF or as a Hugging Face safetensors checkpoint, with a
+// progress bar. Ternary weights convert losslessly.
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
 #include <variant>
 
+#include <ternary/bitnet/random_model.hpp>
 #include <ternary/io/gguf_save.hpp>
 #include <ternary/io/load.hpp>
+#include <ternary/io/safetensors_save.hpp>
 
 namespace {
 
 const char* usage =
-    "usage: ternary-convert IN OUT [--type TYPE]\n"
-    "  IN           a model ternary-generate loads (GGUF, llama2.c .bin)\n"
-    "  OUT          the GGUF file to write\n"
+    "usage: ternary-convert IN OUT [--format FORMAT] [--type TYPE]\n"
+    "       ternary-convert --random CONFIG OUT [--format FORMAT] [--type TYPE]\n"
+    "  IN           a model ternary-generate loads (GGUF, safetensors directory or file, llama2.c .bin)\n"
+    "  --random CONFIG  instead of IN: random weights of a preset shape (2b4t, 2b4t,layers=4, ...),\n"
+    "               to measure loading and memory without a real checkpoint\n"
+    "  OUT          the GGUF file or the safetensors directory to write\n"
+    "  --format FORMAT  gguf or safetensors (a directory OUT/ with config.json and\n"
+    "               model.safetensors: packed U8 ternary projections as bitnet-b1.58-2B-4T);\n"
+    "               default: gguf if OUT ends in .gguf, else safetensors\n"
     "  --type TYPE  how to store the linear layers: i2_s (default for ternary models), tq2_0,\n"
-    "               tq1_0 (ternary models), f32 (default for float models), f16 (float models)\n"
+    "               tq1_0 (ternary models), f32 (default for float models), f16 (float models);\n"
+    "               GGUF only (safetensors keeps each float matrix in its own format)\n"
     "  -h, --help   this text\n";
 
 [[noreturn]] void fail(const std::string& message) {
@@ -37,16 +49,16 @@ void progress(std::size_t done, std::size_t total, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string in, out, type;
+    std::string in, out, type, random, format;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
             std::fputs(usage, stdout);
             return 0;
         }
-        if (arg == "--type") {
-            if (i + 1 >= argc) fail("missing value after --type");
-            type = argv[++i];
+        if (arg == "--type" || arg == "--random" || arg == "--format") {
+            if (i + 1 >= argc) fail("missing value after " + std::string(arg));
+            (arg == "--type" ? type : arg == "--random" ? random : format) = argv[++i];
         } else if (!arg.empty() && arg[0] == '-') {
             fail("unknown option " + std::string(arg));
         } else if (in.empty()) {
@@ -57,10 +69,28 @@ int main(int argc, char** argv) {
             fail("more than two files given");
         }
     }
-    if (in.empty() || out.empty()) fail("pass the input and the output file");
+    if (!random.empty() && out.empty()) std::swap(in, out);  // --random CONFIG OUT: the one file is OUT
+    if ((in.empty() && random.empty()) || out.empty() || (!in.empty() && !random.empty())) {
+        fail("pass the input and the output file (or --random CONFIG and the output file)");
+    }
+    if (format.empty()) format = out.ends_with(".gguf") ? "gguf" : "safetensors";
+    if (format != "gguf" && format != "safetensors") fail("unknown format '" + format + "' (gguf, safetensors)");
+    if (format == "safetensors" && !type.empty()) fail("--type applies to GGUF output only");
     try {
-        ternary::io::any_model model = ternary::io::load_model(in);
+        ternary::io::any_model model =
+            random.empty() ? ternary::io::load_model(in)
+                           : ternary::io::any_model(ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(
+                                 ternary::bitnet::preset_config(random), 42));
         const bool ternary_model = std::holds_alternative<ternary::io::ternary_model>(model);
+        if (format == "safetensors") {
+            ternary::io::safetensors_save_options options;
+            options.progress = [](std::size_t done, std::size_t total) { progress(done, total, "encode"); };
+            std::visit([&](const auto& m) { ternary::io::save_safetensors(m, out, options); }, model);
+            const auto bytes = std::filesystem::file_size(std::filesystem::path(out) / "model.safetensors");
+            std::fprintf(stderr, "wrote %s: config.json and model.safetensors (%ju bytes), linears %s\n", out.c_str(),
+                         static_cast<std::uintmax_t>(bytes), ternary_model ? "packed U8 (autobitlinear)" : "as stored");
+            return 0;
+        }
         if (type.empty()) type = ternary_model ? "i2_s" : "f32";
         ternary::io::gguf_save_options options;
         if (type == "i2_s") options.linear_type = ternary::io::gguf_linear_type::i2_s;

@@ -11,6 +11,7 @@
 #include <ternary/bitnet/generate.hpp>
 #include <ternary/bitnet/random_model.hpp>
 #include <ternary/io/load.hpp>
+#include <ternary/pack/base3.hpp>
 #include <ternary/thread_pool.hpp>
 #include <ternary/tokenizer/llama2c.hpp>
 
@@ -19,13 +20,15 @@ namespace {
 const char* usage =
     "usage: ternary-generate -m MODEL [-z TOKENIZER] [options]\n"
     "       ternary-generate --random CONFIG [options]\n"
-    "  -m MODEL         checkpoint: GGUF (bitnet-b1.58, bitnet-25, bitnet, llama), llama2.c (.bin, float)\n"
-    "                   or bitllama2.c (ak42, ternary)\n"
-    "  -z TOKENIZER     llama2.c tokenizer.bin for the model\n"
+    "  -m MODEL         checkpoint: GGUF (bitnet-b1.58, bitnet-25, bitnet, llama), a Hugging Face\n"
+    "                   safetensors directory (bitnet, llama), llama2.c (.bin, float) or\n"
+    "                   bitllama2.c (ak42, ternary)\n"
+    "  -z TOKENIZER     llama2.c tokenizer.bin for the model (without it, text is bytes)\n"
     "  --random CONFIG  no file: random weights of a preset shape, for speed measurements, e.g.\n"
     "                   2b4t (BitNet b1.58 2B4T) or 2b4t,layers=4; text in and out is bytes\n"
     "  --float          with --random: the same-shape model with f16 (not ternary) linears\n"
-    "  --prompt-tokens N  with --random: a prompt of N tokens (BOS and N-1 others) instead of -p\n"
+    "  --int8-head      compute the logits with an int8 copy of the output head (faster decoding)\n"
+    "  --prompt-tokens N  without -z: a prompt of N tokens (BOS and N-1 others) instead of -p\n"
     "  -p PROMPT        text to continue (default: none, start from BOS)\n"
     "  -n N             positions to run, prompt and BOS included (default 256; at most the context)\n"
     "  --temp T         sampling temperature; 0 is greedy (default 1.0)\n"
@@ -37,7 +40,7 @@ const char* usage =
 
 struct options {
     std::string model, tokenizer, prompt, random;
-    bool float_linears = false;
+    bool float_linears = false, int8_head = false, base3 = false;
     std::size_t steps = 256, threads = 0, prompt_tokens = 0;
     ternary::bitnet::sampler_options sampling{.temperature = 1.0f, .top_k = 0, .top_p = 0.9f, .seed = 42};
 };
@@ -55,8 +58,8 @@ options parse(int argc, char** argv) {
             std::fputs(usage, stdout);
             std::exit(0);
         }
-        if (arg == "--float") {
-            o.float_linears = true;
+        if (arg == "--float" || arg == "--int8-head" || arg == "--base3") {
+            (arg == "--float" ? o.float_linears : arg == "--base3" ? o.base3 : o.int8_head) = true;
             continue;
         }
         if (i + 1 >= argc) fail("missing value after " + std::string(arg));
@@ -79,8 +82,8 @@ options parse(int argc, char** argv) {
         }
     }
     if (o.model.empty() == o.random.empty()) fail("pass a model (-m MODEL, with -z TOKENIZER for llama2.c files) or --random CONFIG");
-    if (!o.model.empty() && o.tokenizer.empty()) fail("no tokenizer: pass -z TOKENIZER (llama2.c tokenizer.bin)");
-    if (o.random.empty() && (o.float_linears || o.prompt_tokens != 0)) fail("--float and --prompt-tokens need --random");
+    if (o.random.empty() && o.float_linears) fail("--float needs --random");
+    if (!o.tokenizer.empty() && o.prompt_tokens != 0) fail("--prompt-tokens is for models without a tokenizer");
     return o;
 }
 
@@ -125,6 +128,11 @@ struct byte_tokenizer {
 
 template <class Model, class Tokenizer>
 void run(Model& model, const Tokenizer& tokenizer, const options& o) {
+    if (o.int8_head) {
+        const auto start = std::chrono::steady_clock::now();
+        model.use_int8_head();
+        std::fprintf(stderr, "int8 head made in %.2f s\n", seconds_since(start));
+    }
     ternary::bitnet::sampler sampler(o.sampling);
     const auto stats = ternary::bitnet::generate(model, tokenizer, sampler, o.prompt, o.steps, [](const std::string& piece) {
         std::fputs(piece.c_str(), stdout);
@@ -158,6 +166,10 @@ int main(int argc, char** argv) {
                 auto model = ternary::bitnet::random_model<ternary::bitnet::float_linear>(config, o.sampling.seed);
                 report();
                 run(model, tokenizer, o);
+            } else if (o.base3) {
+                auto model = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::base3>>(config, o.sampling.seed);
+                report();
+                run(model, tokenizer, o);
             } else {
                 auto model = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, o.sampling.seed);
                 report();
@@ -167,6 +179,14 @@ int main(int argc, char** argv) {
         }
         ternary::io::any_model loaded = ternary::io::load_model(o.model);
         std::visit([&](auto& model) {
+            if (o.tokenizer.empty()) {
+                // GGUF tokenizers come with the next release; meanwhile text is bytes.
+                std::fprintf(stderr, "loaded %s in %.2f s; no -z TOKENIZER: text in and out is bytes\n", o.model.c_str(),
+                             seconds_since(load_start));
+                if (model.config().vocab_size < 259) fail("a byte tokenizer needs a vocabulary of at least 259 tokens: pass -z");
+                run(model, byte_tokenizer{model.config().vocab_size, o.prompt_tokens}, o);
+                return;
+            }
             const auto tokenizer = ternary::tokenizer::llama2c_tokenizer::load(o.tokenizer, model.config().vocab_size);
             std::fprintf(stderr, "loaded %s in %.2f s\n", o.model.c_str(), seconds_since(load_start));
             run(model, tokenizer, o);

@@ -15,12 +15,14 @@
 namespace {
 
 const char* usage =
-    "usage: ternary-perplexity -m MODEL -z TOKENIZER -f TEXT [--separator S]\n"
-    "  -m MODEL         checkpoint: llama2.c (.bin, float) or bitllama2.c (ak42, ternary)\n"
+    "usage: ternary-perplexity -m MODEL -z TOKENIZER -f TEXT [--separator S] [--int8-head]\n"
+    "  -m MODEL         checkpoint: GGUF, safetensors directory, llama2.c (.bin, float) or\n"
+    "                   bitllama2.c (ak42, ternary)\n"
     "  -z TOKENIZER     llama2.c tokenizer.bin for the model\n"
     "  -f TEXT          the text file to score\n"
     "  --separator S    documents in TEXT are separated by S (default <|endoftext|>); each is\n"
     "                   trimmed, empty ones skipped, encoded with BOS in front, cut to the context\n"
+    "  --int8-head      compute the logits with an int8 copy of the output head\n"
     "  -h, --help       this text\n";
 
 [[noreturn]] void fail(const std::string& message) {
@@ -32,11 +34,16 @@ const char* usage =
 
 int main(int argc, char** argv) {
     std::string model_path, tokenizer_path, text_path, separator = "<|endoftext|>";
+    bool int8_head = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
             std::fputs(usage, stdout);
             return 0;
+        }
+        if (arg == "--int8-head") {
+            int8_head = true;
+            continue;
         }
         if (i + 1 >= argc) fail("missing value after " + std::string(arg));
         const char* value = argv[++i];
@@ -55,6 +62,7 @@ int main(int argc, char** argv) {
         ternary::io::any_model loaded = ternary::io::load_model(model_path);
         std::visit([&](auto& model) {
             const auto tokenizer = ternary::tokenizer::llama2c_tokenizer::load(tokenizer_path, model.config().vocab_size);
+            if (int8_head) model.use_int8_head();
             const auto result = ternary::bitnet::perplexity(model, tokenizer, text.str(), separator);
             std::printf("nll=%.6f ppl=%.4f tokens=%zu\n", result.nll, result.perplexity, result.tokens);
         }, loaded);

@@ -20,10 +20,14 @@
 #include <ternary/io/llama2c.hpp>
 #include <ternary/io/load.hpp>
 
+#include "model_support.hpp"
 #include "support.hpp"
 
 using namespace ternary;
 using namespace ternary::io;
+using test::as;
+using test::logits_of;
+using test::model_with_norms;
 
 namespace {
 
@@ -32,33 +36,6 @@ using ternary_transformer = bitnet::transformer<bitnet::ternary_linear<two_bit>>
 /// 2B4T's variant (ReLU^2, sub-norms, half-split RoPE, theta 500000, GQA 4:1) in small sizes
 /// that every ternary file type can hold (rows of multiples of 256 weights).
 bitnet::model_config tiny_2b4t() { return bitnet::preset_config("2b4t,dim=256,hidden=512,layers=2,heads=4,kv_heads=1,vocab=300,seq=64"); }
-
-/// The random model of c with random norm weights (so a norm read from the wrong tensor shows).
-template <class Linear>
-bitnet::transformer<Linear> model_with_norms(const bitnet::model_config& c, std::uint64_t seed) {
-    auto weights = bitnet::random_model<Linear>(c, seed).weights();
-    std::uniform_real_distribution<float> dist(0.5f, 1.5f);
-    const auto randomize = [&](std::vector<float>& v) {
-        for (float& x : v) x = dist(test::rng());
-    };
-    randomize(weights.final_norm);
-    for (auto& layer : weights.layers) {
-        for (auto* v : {&layer.attn_norm, &layer.ffn_norm, &layer.attn_sub_norm, &layer.ffn_sub_norm}) randomize(*v);
-    }
-    return {c, std::move(weights)};
-}
-
-/// The logits of a prompt run as one batch, then of two decoded tokens.
-template <class Model>
-std::vector<float> logits_of(Model& model) {
-    const std::vector<std::size_t> prompt = {1, 17, 250, 3, 99};
-    std::vector<float> all;
-    const auto append = [&](std::span<const float> v) { all.insert(all.end(), v.begin(), v.end()); };
-    append(model.forward(std::span<const std::size_t>(prompt), 0, true));
-    append(model.forward(42, prompt.size()));
-    append(model.forward(7, prompt.size() + 1));
-    return all;
-}
 
 gguf_value u32(std::uint32_t v) { return {v}; }
 
@@ -153,12 +130,6 @@ std::vector<std::uint8_t> official_structure(const ternary_transformer& model) {
         w.add_tensor(p + "ffn_sub_norm.weight", {c.hidden_dim}, 0, f32_bytes(layer.ffn_sub_norm));
     }
     return w.bytes();
-}
-
-template <class Model>
-Model& as(any_model& loaded) {
-    REQUIRE(std::holds_alternative<Model>(loaded));
-    return std::get<Model>(loaded);
 }
 
 any_model load_bytes(std::vector<std::uint8_t> bytes) { return load_gguf(mapped_file::from_bytes(std::move(bytes), "test.gguf")); }

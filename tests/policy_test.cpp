@@ -13,21 +13,9 @@
 using ternary::base3;
 using ternary::two_bit;
 
-namespace {
+using test::for_each_runnable_policy;
 
-/// Calls f(Policy{}) for every compiled policy the CPU runs; returns how many.
-template <class F>
-int for_each_runnable_policy(F&& f) {
-    int count = 0;
-    ternary::simd::compiled_policies::find([&](auto policy) {
-        if (decltype(policy)::available()) {
-            f(policy);
-            ++count;
-        }
-        return false;
-    });
-    return count;
-}
+namespace {
 
 template <class Policy, class P>
 std::vector<std::int32_t> dots_of(const ternary::ternary_matrix<P>& w, const ternary::activation_batch& x) {
@@ -159,19 +147,7 @@ TEST_CASE_TEMPLATE("float outputs are bit-identical across policies, for every k
 
 TEST_CASE("TERNARY_ISA chooses the default policy, and a bad choice is a clear error") {
     // ctest runs this case once per instruction set name (and once with a bogus name).
-    const char* env = std::getenv("TERNARY_ISA");
-    const std::string_view requested = env != nullptr ? env : "";
-    bool known = false, runs = false;
-    std::string_view best;
-    ternary::simd::compiled_policies::find([&](auto policy) {
-        using Policy = decltype(policy);
-        if (best.empty() && Policy::available()) best = Policy::name;
-        if (Policy::name == requested) {
-            known = true;
-            runs = Policy::available();
-        }
-        return false;
-    });
+    const auto [requested, known, runs, best] = test::read_isa_request();
     const auto w = ternary::ternary_matrix<two_bit>::from_trits(test::random_trits(4 * 300), 4, 300,
                                                                 ternary::weight_scales::per_matrix(1.0f));
     const auto x = test::batch_of(test::random_int8(300), 2.0f);

@@ -5,6 +5,7 @@
 #include <cfenv>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "support.hpp"
@@ -98,6 +99,18 @@ TEST_CASE("absmax refuses NaN, Inf, empty input and mismatched batches") {
                          ternary::value_error);
     x[3] = -std::numeric_limits<float>::infinity();
     CHECK_THROWS_AS(ternary::quantize(std::span<const float>(x)), ternary::value_error);
+    // In the vectorized part of a longer token and in its tail, with values around them.
+    for (std::size_t at : {0u, 17u, 40u, 95u, 99u}) {
+        for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity()}) {
+            std::vector<float> y = test::random_floats(100, 5.0f);
+            y[at] = bad;
+            CAPTURE(at);
+            const std::string element = "element " + std::to_string(at) + " is";
+            CHECK_THROWS_WITH_AS(ternary::quantize(std::span<const float>(y)), doctest::Contains(element.c_str()),
+                                 ternary::value_error);
+        }
+    }
     CHECK_THROWS_AS(ternary::quantize(std::span<const float>()), ternary::shape_error);
     ternary::activation_batch batch(2, 5);
     CHECK_THROWS_AS(ternary::quantize_into(batch, ternary::matrix_view<const float>::row_major(x.data(), 2, 4)),

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -50,6 +52,44 @@ inline constexpr double unit_roundoff = std::numeric_limits<float>::epsilon() / 
 /// (Accuracy and Stability of Numerical Algorithms, 2nd ed., lemma 3.1). A float sum of n terms,
 /// in any order, is within gamma_{n-1} * sum |terms| of the exact sum.
 inline double gamma_n(double n) { return n * unit_roundoff / (1.0 - n * unit_roundoff); }
+
+/// Calls f(Policy{}) for every compiled policy the CPU runs; returns how many.
+template <class F>
+int for_each_runnable_policy(F&& f) {
+    int count = 0;
+    ternary::simd::compiled_policies::find([&](auto policy) {
+        if (decltype(policy)::available()) {
+            f(policy);
+            ++count;
+        }
+        return false;
+    });
+    return count;
+}
+
+/// What the environment variable TERNARY_ISA asks for, and what this build and CPU make of it.
+struct isa_request {
+    std::string_view requested;  // empty when unset
+    bool known = false;          // a compiled policy has that name
+    bool runs = false;           // ... and this CPU runs it
+    std::string_view best;       // the best compiled policy this CPU runs
+};
+
+inline isa_request read_isa_request() {
+    const char* env = std::getenv("TERNARY_ISA");
+    isa_request r;
+    r.requested = env != nullptr ? env : "";
+    ternary::simd::compiled_policies::find([&](auto policy) {
+        using Policy = decltype(policy);
+        if (r.best.empty() && Policy::available()) r.best = Policy::name;
+        if (Policy::name == r.requested) {
+            r.known = true;
+            r.runs = Policy::available();
+        }
+        return false;
+    });
+    return r;
+}
 
 /// A 1-token batch from explicit int8 values.
 inline ternary::activation_batch batch_of(const std::vector<std::int8_t>& q, float scale) {

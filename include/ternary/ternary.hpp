@@ -7,6 +7,7 @@
 #include "dequantize.hpp"
 #include "error.hpp"
 #include "gemm.hpp"
+#include "int8_matrix.hpp"
 #include "limits.hpp"
 #include "matrix_view.hpp"
 #include "pack/base3.hpp"

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <span>
 #include <utility>
@@ -189,8 +190,11 @@ public:
 
     /// A matrix over stored values (rows x cols, row-major, little-endian) that `owner` keeps
     /// valid: a memory-mapped file or a buffer. No copy is made.
+    /// `release`, if given, is told when the values will not be read again soon (a mapped
+    /// file's pages can then leave resident memory).
     static float_matrix over(float_format format, std::span<const std::uint8_t> bytes, std::size_t rows,
-                             std::size_t cols, std::shared_ptr<const void> owner) {
+                             std::size_t cols, std::shared_ptr<const void> owner,
+                             std::function<void(std::span<const std::uint8_t>)> release = {}) {
         if (rows == 0 || cols == 0 || bytes.size() / bytes_per_value(format) / cols != rows ||
             bytes.size() % (bytes_per_value(format) * cols) != 0) {
             ternary::detail::fail<shape_error>("float_matrix", rows, " x ", cols, " ", format_name(format), " values need ",
@@ -202,6 +206,7 @@ public:
         m.rows_ = rows;
         m.cols_ = cols;
         m.owner_ = std::move(owner);
+        m.release_ = std::move(release);
         return m;
     }
 
@@ -209,6 +214,11 @@ public:
     std::size_t cols() const noexcept { return cols_; }
     float_format format() const noexcept { return format_; }
     std::size_t stored_bytes() const noexcept { return rows_ * cols_ * bytes_per_value(format_); }
+
+    /// Says the values will not be read again soon (see over); a no-op for owned matrices.
+    void release_pages() const {
+        if (release_) release_({data_, stored_bytes()});
+    }
 
     /// Row i as floats into out (cols() values).
     void row(std::size_t i, std::span<float> out) const {
@@ -289,6 +299,7 @@ private:
     std::size_t rows_ = 0;
     std::size_t cols_ = 0;
     std::shared_ptr<const void> owner_;
+    std::function<void(std::span<const std::uint8_t>)> release_;
 };
 
 }  // namespace ternary::inline TERNARY_ABI::bitnet

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <utility>
@@ -63,7 +64,11 @@ public:
     /// out = W x for each token: absmax-quantize each token of x to int8, exact ternary
     /// products, one float rescale. out is tokens x rows, x tokens x cols. Uses scratch held by
     /// the layer: one forward at a time per layer.
-    void forward(matrix_view<float> out, matrix_view<const float> x) const {
+    void forward(matrix_view<float> out, matrix_view<const float> x) const { forward_quantized(out, quantize_input(x)); }
+
+    /// The first half of forward: x quantized as this layer quantizes its input (into scratch
+    /// held by the layer, valid until its next call).
+    const activation_batch& quantize_input(matrix_view<const float> x) const {
         if (x.cols() != cols()) {
             ternary::detail::fail<shape_error>("ternary_linear", "input of ", x.cols(), " values, the layer takes ", cols());
         }
@@ -80,7 +85,12 @@ public:
         } else {
             quantize_into(input_, x);
         }
-        gemm(out, *weights_, input_.view());
+        return input_;
+    }
+
+    /// The second half: the exact ternary products of quantized input and the rescale.
+    void forward_quantized(matrix_view<float> out, const activation_batch& input) const {
+        gemm(out, *weights_, input.view());
     }
 
 private:
@@ -89,6 +99,23 @@ private:
     mutable activation_batch input_{1, 1};    // scratch: the quantized input
     mutable std::vector<float> normalized_;  // scratch: the self-normalized input
 };
+
+/// outputs[i] = W_i x for linears that read the same input (q, k, v; gate, up): ternary layers
+/// of the same kind quantize x once (they would all quantize it alike), float layers just run.
+template <class Linear>
+void forward_shared(matrix_view<const float> x, std::initializer_list<std::pair<const Linear*, matrix_view<float>>> outputs) {
+    if constexpr (requires(const Linear& l) { l.quantize_input(x); }) {
+        const Linear& first = *outputs.begin()->first;
+        bool alike = true;
+        for (const auto& [linear, out] : outputs) alike = alike && linear->normalizes_input() == first.normalizes_input();
+        if (alike) {
+            const activation_batch& input = first.quantize_input(x);
+            for (const auto& [linear, out] : outputs) linear->forward_quantized(out, input);
+            return;
+        }
+    }
+    for (const auto& [linear, out] : outputs) linear->forward(out, x);
+}
 
 /// out = W x for a single vector, with any linear layer.
 template <class Linear>

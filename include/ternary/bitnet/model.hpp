@@ -16,8 +16,11 @@
 
 #include "../aligned_buffer.hpp"
 #include "../config.hpp"
+#include "../activations.hpp"
 #include "../error.hpp"
+#include "../int8_matrix.hpp"
 #include "../matrix_view.hpp"
+#include "../quant/absmax.hpp"
 #include "../thread_pool.hpp"
 #include "config.hpp"
 #include "float_matrix.hpp"
@@ -83,6 +86,18 @@ public:
     /// The head that computes the logits: the output matrix, or the tied token embedding.
     const float_matrix& head() const noexcept { return weights_.output ? *weights_.output : weights_.token_embedding; }
 
+    /// From now on, computes the logits with an int8 copy of the head (one scale per row,
+    /// int8_matrix.hpp) and the final hidden state quantized to int8 per token: half the bytes
+    /// of an f16 head per token, for a small change in the logits (measured in docs/model.md).
+    /// The stored head's pages are then released where the file is mapped (a tied embedding is
+    /// still read a row per token).
+    void use_int8_head() {
+        const float_matrix& h = head();
+        int8_head_ = int8_matrix::quantize(h.rows(), h.cols(), [&](std::size_t i, std::span<float> row) { h.row(i, row); });
+        h.release_pages();
+    }
+    bool has_int8_head() const noexcept { return int8_head_.has_value(); }
+
     /// Runs token at position pos (0, 1, 2, ... in order: the KV cache holds the earlier ones)
     /// and returns the logits of the next token.
     std::span<const float> forward(std::size_t token, std::size_t pos) { return forward(std::span(&token, 1), pos); }
@@ -105,6 +120,10 @@ public:
 
         const auto x = rows(x_, n, c.dim), normed = rows(normed_, n, c.dim);
         for (std::size_t t = 0; t < n; ++t) weights_.token_embedding.row(tokens[t], row(x, t));
+        // RoPE's rotations of each position, shared by all heads and layers.
+        const std::size_t half = c.head_dim() / 2;
+        const auto cos = rows(rope_cos_, n, half), sin = rows(rope_sin_, n, half);
+        for (std::size_t t = 0; t < n; ++t) rope_rotations(row(cos, t), row(sin, t), c.head_dim(), pos + t, c.rope_theta);
 
         for (std::size_t l = 0; l < c.n_layers; ++l) {
             const layer_weights<Linear>& w = weights_.layers[l];
@@ -114,25 +133,27 @@ public:
 
             // Attention: h = x + Wo [SubNorm] Attention(RoPE(Wq n), RoPE(Wk n), Wv n), n = Norm(x)
             const matrix_view<const float> n1 = normed_input(x, normed, w.attn_norm);
-            w.wq.forward(query, n1);
-            w.wk.forward(keys, n1);
-            w.wv.forward(values, n1);
-            for (std::size_t t = 0; t < n; ++t) {
-                rope(row(query, t), c.head_dim(), pos + t, c.rope_theta, c.rope);
-                rope(row(keys, t), c.head_dim(), pos + t, c.rope_theta, c.rope);
-            }
+            forward_shared<Linear>(n1, {{&w.wq, query}, {&w.wk, keys}, {&w.wv, values}});
+            for_tokens(n, c.dim, [&](std::size_t t) {
+                rope(row(query, t), c.head_dim(), row(cos, t), row(sin, t), c.rope);
+                rope(row(keys, t), c.head_dim(), row(cos, t), row(sin, t), c.rope);
+            });
             attend(l, pos, n);
-            if (c.sub_norms) each_row(attention, [&](std::span<float> a) { rms_norm(a, a, w.attn_sub_norm, c.norm_eps); });
+            if (c.sub_norms) {
+                for_tokens(n, c.dim, [&](std::size_t t) { rms_norm(row(attention, t), row(attention, t), w.attn_sub_norm, c.norm_eps); });
+            }
             w.wo.forward(projected, attention);
             add(x, projected);
 
             // Feed-forward: x = h + Wdown [SubNorm](act(Wgate n) * (Wup n)), n = Norm(h)
             const auto gate = rows(gate_, n, c.hidden_dim), up = rows(up_, n, c.hidden_dim);
             const matrix_view<const float> n2 = normed_input(x, normed, w.ffn_norm);
-            w.w_gate.forward(gate, n2);
-            w.w_up.forward(up, n2);
-            for (std::size_t i = 0; i < n * c.hidden_dim; ++i) gate_[i] = activate(gate_[i], c.activation) * up_[i];
-            if (c.sub_norms) each_row(gate, [&](std::span<float> g) { rms_norm(g, g, w.ffn_sub_norm, c.norm_eps); });
+            forward_shared<Linear>(n2, {{&w.w_gate, gate}, {&w.w_up, up}});
+            for_tokens(n, c.hidden_dim, [&](std::size_t t) {
+                const std::span<float> g = row(gate, t), u = row(up, t);
+                for (std::size_t i = 0; i < c.hidden_dim; ++i) g[i] = activate(g[i], c.activation) * u[i];
+                if (c.sub_norms) rms_norm(g, g, w.ffn_sub_norm, c.norm_eps);
+            });
             w.w_down.forward(projected, gate);
             add(x, projected);
         }
@@ -140,9 +161,17 @@ public:
         // The head: logits = E Norm(x), E the output matrix or the tied token embedding.
         const std::size_t first = all_logits ? 0 : n - 1, count = n - first;
         const auto last = rows(x_.data() + first * c.dim, count, c.dim);
-        each_row(last, [&](std::span<float> v) { rms_norm(v, v, weights_.final_norm, c.norm_eps); });
+        for_tokens(count, c.dim, [&](std::size_t t) { rms_norm(row(last, t), row(last, t), weights_.final_norm, c.norm_eps); });
         const auto logits = rows(logits_, count, c.vocab_size);
-        head().multiply(logits, last);
+        if (int8_head_) {
+            if (head_input_.tokens() != 1 || head_input_.cols() != c.dim) head_input_ = activation_batch(1, c.dim);
+            for (std::size_t t = 0; t < count; ++t) {
+                quantize_into(head_input_, matrix_view<const float>::row_major(&last(t, 0), 1, c.dim));
+                gemv(row(logits, t), *int8_head_, head_input_.view());
+            }
+        } else {
+            head().multiply(logits, last);
+        }
         return {logits_.data(), count * c.vocab_size};
     }
 
@@ -198,6 +227,10 @@ private:
             up_.resize(n * c.hidden_dim);
         }
         if (logits_.size() < n * c.vocab_size) logits_.resize(n * c.vocab_size);
+        if (rope_cos_.size() < n * c.head_dim() / 2) {
+            rope_cos_.resize(n * c.head_dim() / 2);
+            rope_sin_.resize(n * c.head_dim() / 2);
+        }
         key_cache_.resize(c.n_layers);
         value_cache_.resize(c.n_layers);
         for (std::size_t l = 0; l < c.n_layers; ++l) {
@@ -217,15 +250,22 @@ private:
         return rows(cache.data() + pos * config_.kv_dim(), n, config_.kv_dim());
     }
 
+    /// f(t) for each of n tokens (rows of `width` values), split over the thread pool when the
+    /// work is worth it: each token is computed alone, so the split never changes a result.
     template <class F>
-    static void each_row(matrix_view<float> m, F&& f) {
-        for (std::size_t t = 0; t < m.rows(); ++t) f(row(m, t));
+    static void for_tokens(std::size_t n, std::size_t width, F&& f) {
+        thread_pool& pool = default_pool();
+        const std::size_t parts = n < 2 || n * width < (std::size_t{1} << 14) ? 1 : std::min(pool.size(), n);
+        pool.run(parts, [&](std::size_t part) {
+            for (std::size_t t = n * part / parts; t < n * (part + 1) / parts; ++t) f(t);
+        });
     }
 
+    /// x += y, the residual connection.
     static void add(matrix_view<float> x, matrix_view<float> y) {
-        for (std::size_t t = 0; t < x.rows(); ++t) {
+        for_tokens(x.rows(), x.cols(), [&](std::size_t t) {
             for (std::size_t i = 0; i < x.cols(); ++i) x(t, i) += y(t, i);
-        }
+        });
     }
 
     /// The input of a block's linears: RMSNorm(x) with the block's weight, or x itself when
@@ -233,7 +273,7 @@ private:
     matrix_view<const float> normed_input(matrix_view<float> x, matrix_view<float> normed,
                                           const std::vector<float>& norm_weight) {
         if (config_.linear_self_norm) return x;
-        for (std::size_t t = 0; t < x.rows(); ++t) rms_norm(row(normed, t), row(x, t), norm_weight, config_.norm_eps);
+        for_tokens(x.rows(), x.cols(), [&](std::size_t t) { rms_norm(row(normed, t), row(x, t), norm_weight, config_.norm_eps); });
         return normed;
     }
 
@@ -251,18 +291,29 @@ private:
             const float* q = query_.data() + t * c.dim + h * head_dim;
             const std::size_t kv_offset = (h / group) * head_dim;
             float* scores = per_thread_scratch<float>(last + 1);
-            for (std::size_t s = 0; s <= last; ++s) {
+            // Each score sums q.k in index order; 8 positions at a time keep 8 independent sums
+            // in flight instead of waiting on one.
+            std::size_t s = 0;
+            for (; s + 8 <= last + 1; s += 8) {
+                float score[8] = {};
+                for (std::size_t i = 0; i < head_dim; ++i) {
+                    for (std::size_t p = 0; p < 8; ++p) score[p] += q[i] * keys[(s + p) * kv_dim + kv_offset + i];
+                }
+                for (std::size_t p = 0; p < 8; ++p) scores[s + p] = score[p] / scale;
+            }
+            for (; s <= last; ++s) {
                 const float* k = keys + s * kv_dim + kv_offset;
                 float score = 0.0f;
                 for (std::size_t i = 0; i < head_dim; ++i) score += q[i] * k[i];
                 scores[s] = score / scale;
             }
+            // The output: the values weighted by the softmax of the scores.
             softmax(std::span(scores, last + 1));
             float* out = attention_.data() + t * c.dim + h * head_dim;
             std::fill(out, out + head_dim, 0.0f);
-            for (std::size_t s = 0; s <= last; ++s) {
-                const float* v = values + s * kv_dim + kv_offset;
-                for (std::size_t i = 0; i < head_dim; ++i) out[i] += scores[s] * v[i];
+            for (std::size_t t2 = 0; t2 <= last; ++t2) {
+                const float* v = values + t2 * kv_dim + kv_offset;
+                for (std::size_t i = 0; i < head_dim; ++i) out[i] += scores[t2] * v[i];
             }
         };
         // Threads pay off once the heads read enough cached positions.
@@ -278,6 +329,8 @@ private:
 
     model_config config_;
     model_weights<Linear> weights_;
+    std::optional<int8_matrix> int8_head_;   // use_int8_head()
+    activation_batch head_input_{1, 1};      // the final hidden state of one token, quantized
     // Run state of the tokens of one forward pass (llama2.c's RunState, one row per token).
     std::vector<float> x_;          // (n, dim) the residual stream
     std::vector<float> normed_;     // (n, dim) a normalized copy of x_
@@ -287,6 +340,8 @@ private:
     std::vector<float> gate_;       // (n, hidden_dim) act(Wgate n), then the gated product
     std::vector<float> up_;         // (n, hidden_dim)
     std::vector<float> logits_;     // (n, vocab_size)
+    std::vector<float> rope_cos_;   // (n, head_dim / 2) RoPE's rotations at each position
+    std::vector<float> rope_sin_;
     std::vector<std::vector<float>> key_cache_;    // per layer (positions so far, kv_dim), after RoPE
     std::vector<std::vector<float>> value_cache_;  // per layer (positions so far, kv_dim)
 };

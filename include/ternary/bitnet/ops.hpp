@@ -20,25 +20,31 @@ inline void rms_norm(std::span<float> out, std::span<const float> x, std::span<c
     for (std::size_t i = 0; i < x.size(); ++i) out[i] = weight[i] * (inverse_rms * x[i]);
 }
 
-/// Rotary position embedding of every head in vec (heads of head_dim values) at position pos:
-/// pair (a, b) of frequency f = theta^(-2i / head_dim) turns by pos * f.
-inline void rope(std::span<float> vec, std::size_t head_dim, std::size_t pos, float theta, rope_style style) {
-    const auto rotate = [](float& a, float& b, float angle) {
-        const float c = std::cos(angle), s = std::sin(angle);
-        const float a0 = a, b0 = b;
-        a = a0 * c - b0 * s;
-        b = a0 * s + b0 * c;
-    };
+/// The rotations of RoPE at position pos: angle i (i < head_dim / 2) is pos * f_i with
+/// f_i = theta^(-2i / head_dim); cos and sin receive head_dim / 2 values. The same for every
+/// head and layer, so a forward pass computes them once per position.
+inline void rope_rotations(std::span<float> cos, std::span<float> sin, std::size_t head_dim, std::size_t pos, float theta) {
     const float position = static_cast<float>(pos);
+    for (std::size_t i = 0; i < head_dim / 2; ++i) {
+        const float frequency = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+        cos[i] = std::cos(position * frequency);
+        sin[i] = std::sin(position * frequency);
+    }
+}
+
+/// Rotary position embedding of every head in vec (heads of head_dim values): pair i of each
+/// head turns by the angle whose cos and sin are given (rope_rotations).
+inline void rope(std::span<float> vec, std::size_t head_dim, std::span<const float> cos, std::span<const float> sin,
+                 rope_style style) {
+    const std::size_t half = head_dim / 2;
     for (std::size_t head = 0; head < vec.size(); head += head_dim) {
         float* v = vec.data() + head;
-        for (std::size_t i = 0; i < head_dim / 2; ++i) {
-            const float frequency = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
-            if (style == rope_style::interleaved) {
-                rotate(v[2 * i], v[2 * i + 1], position * frequency);
-            } else {
-                rotate(v[i], v[i + head_dim / 2], position * frequency);
-            }
+        for (std::size_t i = 0; i < half; ++i) {
+            float& a = style == rope_style::interleaved ? v[2 * i] : v[i];
+            float& b = style == rope_style::interleaved ? v[2 * i + 1] : v[i + half];
+            const float a0 = a, b0 = b;
+            a = a0 * cos[i] - b0 * sin[i];
+            b = a0 * sin[i] + b0 * cos[i];
         }
     }
 }

@@ -133,7 +133,9 @@ public:
         const gguf_tensor_info& t = tensor(name, {cols, rows});
         const auto format = float_format_of(t.type);
         if (!format) fail("tensor '" + name + "' has type " + std::to_string(t.type) + "; F32, F16 or BF16 is needed");
-        return bitnet::float_matrix::over(*format, gguf_.data(t), rows, cols, file_);
+        const std::shared_ptr<const mapped_file> file = file_;
+        return bitnet::float_matrix::over(*format, gguf_.data(t), rows, cols, file,
+                                          [file](std::span<const std::uint8_t> part) { file->release(part); });
     }
 
     /// A vector of floats (a norm's weight), copied.

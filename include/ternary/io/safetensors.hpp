@@ -285,8 +285,17 @@ public:
         metadata_.emplace_back(std::move(key), std::move(value));
     }
 
-    /// The whole file.
+    /// The whole file in memory.
     std::vector<std::uint8_t> bytes() const {
+        std::vector<std::uint8_t> out;
+        write([&](const std::uint8_t* p, std::size_t n) { out.insert(out.end(), p, p + n); });
+        return out;
+    }
+
+    /// The file, in order, to sink(const std::uint8_t* data, std::size_t size): a stream
+    /// writer needs no second copy of the tensors.
+    template <class Sink>
+    void write(Sink&& sink) const {
         std::string header = "{";
         if (!metadata_.empty()) {
             header += "\"__metadata__\":{";
@@ -311,12 +320,13 @@ public:
         header += '}';
         header.resize((header.size() + 7) / 8 * 8, ' ');
 
-        std::vector<std::uint8_t> out;
-        out.reserve(8 + header.size() + offset);
-        for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(std::uint64_t{header.size()} >> (8 * i)));
-        out.insert(out.end(), header.begin(), header.end());
-        for (const auto& t : tensors_) out.insert(out.end(), t.data.begin(), t.data.end());
-        return out;
+        std::uint8_t length[8];
+        for (int i = 0; i < 8; ++i) length[i] = static_cast<std::uint8_t>(std::uint64_t{header.size()} >> (8 * i));
+        sink(static_cast<const std::uint8_t*>(length), std::size_t{8});
+        sink(reinterpret_cast<const std::uint8_t*>(header.data()), header.size());
+        for (const auto& t : tensors_) {
+            if (!t.data.empty()) sink(t.data.data(), t.data.size());
+        }
     }
 
 private:

@@ -1,0 +1,61 @@
+// The exact int8 x int8 row-dot kernel of int8_matrix.hpp, compiled once per instruction set.
+//
+// Included (no include guard, no includes of its own) inside a namespace that defines
+// `struct ops` and sits in a TERNARY_TARGET_BEGIN/END region (see int8_matrix.hpp). ops has
+// the vector type `vec` (`width` bytes), the int32 accumulator `acc`, `load`, `zero`, `reduce`,
+// and:
+//   rows_per_tile                  rows that share each load of the activations
+//   prefetch                       whether to prefetch the next tile (see int8_matrix.hpp)
+//   act activations(const int8_t*) what every row's multiply needs from `width` activations,
+//                                  formed once per tile
+//   acc multiply_add(acc, act, vec w)
+//                                  acc plus the `width` products w * x, summed into int32 lanes;
+//                                  x may enter offset by activation_offset (x + 128 as unsigned
+//                                  bytes for vpdpbusd), in which case the lanes hold the sums
+//                                  of w * (x + 128)
+//   activation_offset              0 or 128
+// Rows and the token are zero-padded to a multiple of 64 bytes (int8_matrix, activation_batch),
+// so every chunk is a whole vector: a padding weight is 0 and contributes 0 whatever the
+// activation (or x + 128) beside it. Overflow: see int8_matrix.hpp (int8_max_cols).
+
+/// out[r] = sum of w * (x + activation_offset) over whole rows r of R consecutive rows.
+template <std::size_t R>
+TERNARY_ALWAYS_INLINE void int8_tile(const std::int8_t* w, std::size_t stride, std::size_t chunks,
+                                     const std::int8_t* x, std::int32_t (&out)[R]) {
+    typename ops::acc acc[R];
+    TERNARY_UNROLL
+    for (std::size_t r = 0; r < R; ++r) acc[r] = ops::zero();
+    for (std::size_t c = 0; c < chunks; ++c) {
+        const typename ops::act a = ops::activations(x + c * ops::width);
+        TERNARY_UNROLL
+        for (std::size_t r = 0; r < R; ++r) {
+            const std::int8_t* src = w + r * stride + c * ops::width;
+            // The same bytes of the row R rows further on, which the next tile reads (the
+            // rows are consecutive, so this walks the matrix one tile ahead). A prefetch never
+            // faults, past the last row included.
+            if constexpr (ops::prefetch) __builtin_prefetch(src + R * stride);
+            acc[r] = ops::multiply_add(acc[r], a, ops::load(src));
+        }
+    }
+    TERNARY_UNROLL
+    for (std::size_t r = 0; r < R; ++r) out[r] = ops::reduce(acc[r]);
+}
+
+/// out[i] = sum_j w(i, j) x[j] for rows [r0, r1): w's rows `stride` bytes apart, each with the
+/// sum of its weights in row_sums[i]; x zero-padded like the rows.
+inline void int8_rows(const std::int8_t* w, std::size_t stride, std::size_t cols, const std::int32_t* row_sums,
+                      std::size_t r0, std::size_t r1, const std::int8_t* x, std::int32_t* out) {
+    constexpr std::size_t R = ops::rows_per_tile;
+    const std::size_t chunks = (cols + ops::width - 1) / ops::width;
+    std::size_t i = r0;
+    for (; i + R <= r1; i += R) {
+        std::int32_t sums[R];
+        int8_tile<R>(w + i * stride, stride, chunks, x, sums);
+        for (std::size_t r = 0; r < R; ++r) out[i + r] = sums[r] - ops::activation_offset * row_sums[i + r];
+    }
+    for (; i < r1; ++i) {
+        std::int32_t sums[1];
+        int8_tile<1>(w + i * stride, stride, chunks, x, sums);
+        out[i] = sums[0] - ops::activation_offset * row_sums[i];
+    }
+}
