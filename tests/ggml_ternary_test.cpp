@@ -1,6 +1,7 @@
 // GGUF's ternary tensor types and f16: layouts written here from formats.md's wording, compared
 // byte for byte with the library's encoders; decoders by round trip and on invalid codes.
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -53,6 +54,14 @@ TEST_CASE("I2_S: element 128b + 32g + j in byte 32b + j, bits [7-2g : 6-2g], sca
     CHECK_THROWS_WITH_AS(decode_i2_s(bad, rows, cols), doctest::Contains("code 3"), ternary::format_error);
     CHECK_THROWS_AS(decode_i2_s(expected, rows, 192), ternary::format_error);  // rows not a multiple of 128
     CHECK_THROWS_AS(decode_i2_s(std::span(expected).first(expected.size() - 1), rows, cols), ternary::format_error);
+
+    // The direct repack to two_bit (no trit decoded) gives the bytes two_bit packs from the trits.
+    const auto packed = ternary::ternary_matrix<ternary::two_bit>::from_trits(trits, rows, cols,
+                                                                              ternary::weight_scales::per_matrix(scale));
+    const std::vector<std::uint8_t> repacked = i2_s_to_two_bit(expected, rows, cols);
+    CHECK(std::equal(repacked.begin(), repacked.end(), packed.bytes().begin(), packed.bytes().end()));
+    CHECK(i2_s_scale(expected, rows, cols) == scale);
+    CHECK_THROWS_AS(i2_s_to_two_bit(expected, rows, 192), ternary::format_error);
 }
 
 TEST_CASE("TQ2_0: element e at byte 32(e/128) + e%32, bits 2((e%128)/32), then an f16 scale") {

@@ -372,7 +372,7 @@ TEST_CASE("GGUF model: malformed model files are refused with a clear error") {
     refused(edited(keep_key, [](gguf_tensor_info& t, std::vector<std::uint8_t>& d) {
                 if (t.name == "blk.0.attn_q.weight") d[100] = 0xFF;  // code 11 is no weight
                 return true;
-            }), "code 3");
+            }), "tensor 'blk.0.attn_q.weight'");
     refused(edited(keep_key, [](gguf_tensor_info& t, std::vector<std::uint8_t>& d) {
                 if (t.name == "blk.0.ffn_norm.weight") {
                     const float nan = std::numeric_limits<float>::quiet_NaN();

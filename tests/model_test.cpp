@@ -74,6 +74,16 @@ TEST_CASE("bitllama2c-3M: the ternary model loads, writes a story greedily and p
     CHECK(ternary_result.tokens > 500);
     CHECK(ternary_result.perplexity < 20.0);
 
+    // The int8 head (one scale per row) against the stored f32 head: the perplexity moves by
+    // far less than the 1% a 8-bit head could plausibly cost.
+    model.use_int8_head();
+    REQUIRE(model.has_int8_head());
+    const auto int8_result = ternary::bitnet::perplexity(model, tokenizer, text, "<|endoftext|>");
+    MESSAGE("bitllama2c-3M perplexity with the int8 head ", int8_result.perplexity);
+    CHECK(int8_result.tokens == ternary_result.tokens);
+    CHECK(int8_result.perplexity != ternary_result.perplexity);  // it did change the head
+    CHECK(std::fabs(int8_result.perplexity / ternary_result.perplexity - 1.0) < 0.01);
+
     // The float stories260K model (same tokenizer) on the same text, for comparison.
     auto float_model = ternary::io::load_llama2c((data / "models" / "stories260K" / "stories260K.bin").string());
     const auto float_result = ternary::bitnet::perplexity(float_model, tokenizer, text, "<|endoftext|>");

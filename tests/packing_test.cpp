@@ -122,6 +122,27 @@ TEST_CASE("base3 validation accepts exactly the 243 encodings") {
     CHECK_THROWS_AS(base3::validate(padded_one.data(), 1, 4), ternary::value_error);
 }
 
+TEST_CASE("two_bit validation finds the first bad byte of a long row, wherever it is") {
+    // Rows long enough for the 8-bytes-at-a-time scan, with every byte value at every position
+    // of a few words, and the padding byte last (cols not a multiple of 4).
+    const std::size_t cols = 4 * 40 + 2;
+    std::array<std::uint8_t, two_bit::row_bytes(cols)> row{};
+    row.fill(0x55);  // all zeros; the last byte's two padding codes are 1 too
+    REQUIRE(two_bit::first_invalid_byte(row.data(), cols) == row.size());
+    for (std::size_t at : {0u, 1u, 7u, 8u, 15u, 23u, 39u, 40u}) {
+        for (unsigned byte = 0; byte < 256; ++byte) {
+            std::array<std::uint8_t, row.size()> bad = row;
+            bad[at] = static_cast<std::uint8_t>(byte);
+            bool code_3 = false;
+            for (int k = 0; k < 4; ++k) code_3 |= ((byte >> (2 * k)) & 3u) == 3;
+            const bool padding_wrong = at == 40 && (byte >> 4) != 5;  // the last byte: 2 weights, 2 padding codes 1
+            CAPTURE(at);
+            CAPTURE(byte);
+            CHECK(two_bit::first_invalid_byte(bad.data(), cols) == (code_3 || padding_wrong ? at : row.size()));
+        }
+    }
+}
+
 TEST_CASE_TEMPLATE("views over external bytes: validated, any alignment, exact size", P, two_bit, base3) {
     const std::size_t rows = 5, cols = 77;
     const auto trits = test::random_trits(rows * cols);

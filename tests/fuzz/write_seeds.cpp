@@ -6,7 +6,9 @@
 #include <string_view>
 #include <vector>
 
+#include <ternary/bitnet/random_model.hpp>
 #include <ternary/io/gguf.hpp>
+#include <ternary/io/gguf_save.hpp>
 #include <ternary/io/safetensors.hpp>
 
 #include "../llama2c_files.hpp"
@@ -45,6 +47,15 @@ int main(int argc, char** argv) {
  "rope_theta": 500000.0, "tie_word_embeddings": true, "rope_scaling": null, "max_position_embeddings": -4096,
  "quantization_config": {"linear_class": "autobitlinear", "quant_method": "bitnet"},
  "name": "caf\u00e9 \ud83d\ude00 \"\\\/\b\f\n\r\t )" "\xe2\x82\xac" R"(", "x": [0.5, -1.25E+3, 0, [], {}]})"));
+    // Whole tiny models for the model fuzzer: a 2B4T-shaped one in I2_S (27 KB), a float llama.
+    namespace b = ternary::bitnet;
+    const auto tiny = b::random_model<b::ternary_linear<ternary::two_bit>>(
+        b::preset_config("2b4t,dim=128,hidden=128,layers=1,heads=2,kv_heads=1,vocab=4,seq=8"), 1);
+    write("model_i2_s.gguf", ternary::io::gguf_of(tiny).bytes());
+    ternary::io::gguf_save_options as_f32;
+    as_f32.linear_type = ternary::io::gguf_linear_type::f32;
+    write("model_llama.gguf", ternary::io::gguf_of(b::random_model<b::float_linear>(
+        b::preset_config("llama2c-260k,dim=16,hidden=32,layers=2,heads=2,kv_heads=1,vocab=8,seq=8"), 2), as_f32).bytes());
     write("index.json", text(R"({"metadata": {"total_size": 16}, "weight_map": {
  "model.norm.weight": "model-00001-of-00002.safetensors", "lm_head.weight": "model-00002-of-00002.safetensors"}})"));
     return 0;

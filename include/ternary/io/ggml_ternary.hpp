@@ -99,6 +99,34 @@ inline ternary_tensor decode_i2_s(std::span<const std::uint8_t> bytes, std::size
     return t;
 }
 
+/// I2_S codes rearranged into the two_bit packing (4 weights per byte, LSB first, code w + 1,
+/// rows contiguous), which for rows of a multiple of 128 weights is a permutation of the bit
+/// pairs inside each 32-byte block: no trit is decoded, so a 2B4T file repacks at memory speed.
+/// Code 3 is left for the two_bit validation to refuse. The scale is i2_s_scale().
+inline std::vector<std::uint8_t> i2_s_to_two_bit(std::span<const std::uint8_t> bytes, std::size_t rows, std::size_t cols) {
+    detail::check_size("I2_S", bytes, i2_s_bytes(rows, cols), cols, 128);
+    std::vector<std::uint8_t> out(rows * cols / 4);
+    for (std::size_t block = 0; block < out.size(); block += 32) {
+        const std::uint8_t* in = bytes.data() + block;
+        for (std::size_t b = 0; b < 32; ++b) {
+            // Output byte b holds elements 4b .. 4b+3: group g = b / 8, bytes j = 4b % 32 + i.
+            const unsigned shift = 6 - 2 * static_cast<unsigned>(b / 8);
+            const std::size_t j = 4 * b % 32;
+            out[block + b] = static_cast<std::uint8_t>(((in[j] >> shift) & 3u) | (((in[j + 1] >> shift) & 3u) << 2) |
+                                                       (((in[j + 2] >> shift) & 3u) << 4) | (((in[j + 3] >> shift) & 3u) << 6));
+        }
+    }
+    return out;
+}
+
+/// The per-tensor scale in an I2_S tensor's tail.
+inline float i2_s_scale(std::span<const std::uint8_t> bytes, std::size_t rows, std::size_t cols) {
+    detail::check_size("I2_S", bytes, i2_s_bytes(rows, cols), cols, 128);
+    float scale;
+    std::memcpy(&scale, bytes.data() + rows * cols / 4, 4);
+    return scale;
+}
+
 inline std::vector<std::uint8_t> encode_i2_s(std::span<const std::int8_t> trits, std::size_t rows, std::size_t cols,
                                              float scale) {
     std::vector<std::uint8_t> out(i2_s_bytes(rows, cols), 0);

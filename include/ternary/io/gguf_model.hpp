@@ -153,6 +153,14 @@ public:
                                       bool normalize_input = false) const {
         const gguf_tensor_info& t = tensor(name, {cols, rows});
         const std::span<const std::uint8_t> bytes = gguf_.data(t);
+        const std::string scale_name = name.substr(0, name.size() - std::string(".weight").size()) + ".scale";
+        const float extra_scale = gguf_.tensor(scale_name) != nullptr ? vector(scale_name, 1)[0] : 1.0f;
+        if constexpr (std::is_same_v<P, two_bit>) {
+            if (t.type == static_cast<std::uint32_t>(ggml_type::i2_s)) {
+                check_i2_s_arch(name);
+                return bitnet::ternary_linear<P>(i2_s_matrix(name, bytes, rows, cols, extra_scale), normalize_input);
+            }
+        }
         ternary_tensor decoded;
         if (is_ternary_type(t.type)) {
             decoded = decode(t, bytes, rows, cols, name);
@@ -162,19 +170,40 @@ public:
             fail("tensor '" + name + "' has type " + std::to_string(t.type) + "; I2_S, TQ1_0, TQ2_0, F32, F16 or BF16 is needed");
         }
         weight_scales scales = collapse_scales(decoded, rows, cols, name);
-        const std::string scale_name = name.substr(0, name.size() - std::string(".weight").size()) + ".scale";
-        if (gguf_.tensor(scale_name) != nullptr) scales = scaled(scales, vector(scale_name, 1)[0], cols);
+        if (extra_scale != 1.0f) scales = scaled(scales, extra_scale, cols);
         auto matrix = ternary_matrix<P>::from_trits(decoded.trits, rows, cols, std::move(scales));
         file_->release(bytes);  // repacked: the file's copy need not stay in memory
         return bitnet::ternary_linear<P>(std::move(matrix), normalize_input);
     }
 
 private:
-    ternary_tensor decode(const gguf_tensor_info& t, std::span<const std::uint8_t> bytes, std::size_t rows,
-                          std::size_t cols, const std::string& name) const {
-        if (t.type == static_cast<std::uint32_t>(ggml_type::i2_s) && !is_bitnet_arch(arch_) && arch_ != bitllama2c_arch) {
+    void check_i2_s_arch(const std::string& name) const {
+        if (!is_bitnet_arch(arch_) && arch_ != bitllama2c_arch) {
             fail("tensor '" + name + "' has type 36, which is I2_S only in bitnet.cpp's bitnet architectures");
         }
+    }
+
+    /// An I2_S tensor repacked to two_bit without decoding its trits (i2_s_to_two_bit).
+    ternary_matrix<two_bit> i2_s_matrix(const std::string& name, std::span<const std::uint8_t> bytes, std::size_t rows,
+                                        std::size_t cols, float extra_scale) const {
+        try {
+            const std::vector<std::uint8_t> packed = i2_s_to_two_bit(bytes, rows, cols);
+            const float scale = i2_s_scale(bytes, rows, cols) * extra_scale;
+            if (!std::isfinite(scale) || scale < 0.0f) fail("tensor '" + name + "': scale " + std::to_string(scale));
+            const std::vector<float> scales = {scale};
+            ternary_matrix<two_bit> m(ternary_matrix_view<two_bit>(packed, rows, cols, scales_view(scale_kind::per_matrix, scales)));
+            file_->release(bytes);
+            return m;
+        } catch (const format_error& e) {
+            fail("tensor '" + name + "': " + e.what());
+        } catch (const value_error& e) {
+            fail("tensor '" + name + "': " + e.what());
+        }
+    }
+
+    ternary_tensor decode(const gguf_tensor_info& t, std::span<const std::uint8_t> bytes, std::size_t rows,
+                          std::size_t cols, const std::string& name) const {
+        if (t.type == static_cast<std::uint32_t>(ggml_type::i2_s)) check_i2_s_arch(name);
         try {
             switch (static_cast<ggml_type>(t.type)) {
                 case ggml_type::i2_s: return decode_i2_s(bytes, rows, cols);
