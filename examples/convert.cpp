@@ -8,11 +8,14 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
+#include <vector>
 
 #include <ternary/bitnet/random_model.hpp>
 #include <ternary/io/gguf_save.hpp>
 #include <ternary/io/load.hpp>
+#include <ternary/io/llama2c_save.hpp>
 #include <ternary/io/safetensors_save.hpp>
 
 namespace {
@@ -24,9 +27,10 @@ const char* usage =
     "  --random CONFIG  instead of IN: random weights of a preset shape (2b4t, 2b4t,layers=4, ...),\n"
     "               to measure loading and memory without a real checkpoint\n"
     "  OUT          the GGUF file or the safetensors directory to write\n"
-    "  --format FORMAT  gguf or safetensors (a directory OUT/ with config.json and\n"
-    "               model.safetensors: packed U8 ternary projections as bitnet-b1.58-2B-4T);\n"
-    "               default: gguf if OUT ends in .gguf, else safetensors\n"
+    "  --format FORMAT  gguf, safetensors (a directory OUT/ with config.json and\n"
+    "               model.safetensors: packed U8 ternary projections as bitnet-b1.58-2B-4T) or\n"
+    "               llama2c (llama2.c's legacy float file, bitllama2.c's ak42 for ternary models);\n"
+    "               default: gguf if OUT ends in .gguf, llama2c if it ends in .bin, else safetensors\n"
     "  --type TYPE  how to store the linear layers: i2_s (default for ternary models), tq2_0,\n"
     "               tq1_0 (ternary models), f32 (default for float models), f16 (float models);\n"
     "               GGUF only (safetensors keeps each float matrix in its own format)\n"
@@ -73,9 +77,11 @@ int main(int argc, char** argv) {
     if ((in.empty() && random.empty()) || out.empty() || (!in.empty() && !random.empty())) {
         fail("pass the input and the output file (or --random CONFIG and the output file)");
     }
-    if (format.empty()) format = out.ends_with(".gguf") ? "gguf" : "safetensors";
-    if (format != "gguf" && format != "safetensors") fail("unknown format '" + format + "' (gguf, safetensors)");
-    if (format == "safetensors" && !type.empty()) fail("--type applies to GGUF output only");
+    if (format.empty()) format = out.ends_with(".gguf") ? "gguf" : out.ends_with(".bin") ? "llama2c" : "safetensors";
+    if (format != "gguf" && format != "safetensors" && format != "llama2c") {
+        fail("unknown format '" + format + "' (gguf, safetensors, llama2c)");
+    }
+    if (format != "gguf" && !type.empty()) fail("--type applies to GGUF output only");
     try {
         ternary::io::any_model model =
             random.empty() ? ternary::io::load_model(in)
@@ -89,6 +95,23 @@ int main(int argc, char** argv) {
             const auto bytes = std::filesystem::file_size(std::filesystem::path(out) / "model.safetensors");
             std::fprintf(stderr, "wrote %s: config.json and model.safetensors (%ju bytes), linears %s\n", out.c_str(),
                          static_cast<std::uintmax_t>(bytes), ternary_model ? "packed U8 (autobitlinear)" : "as stored");
+            return 0;
+        }
+        if (format == "llama2c") {
+            // llama2.c's legacy float format, or bitllama2.c's ak42 for ternary models.
+            const std::vector<std::uint8_t> bytes = std::visit([](const auto& m) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(m)>, ternary::io::float_model>) {
+                    return ternary::io::llama2c_bytes(m);
+                } else {
+                    return ternary::io::ak42_bytes(m);
+                }
+            }, model);
+            std::ofstream file(out, std::ios::binary);
+            file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+            file.close();
+            if (!file) fail("cannot write '" + out + "'");
+            std::fprintf(stderr, "wrote %s: %zu bytes, %s\n", out.c_str(), bytes.size(),
+                         ternary_model ? "bitllama2.c ak42 v1" : "llama2.c legacy float");
             return 0;
         }
         if (type.empty()) type = ternary_model ? "i2_s" : "f32";

@@ -1,7 +1,9 @@
 // The reference model on real checkpoints from ../shared/data (skipped when it is absent):
 // llama2.c's own expected output, and a real ternary model's perplexity.
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,7 +12,10 @@
 #include <ternary/bitnet/generate.hpp>
 #include <ternary/bitnet/model.hpp>
 #include <ternary/bitnet/perplexity.hpp>
+#include <ternary/bitnet/random_model.hpp>
 #include <ternary/io/llama2c.hpp>
+#include <ternary/io/llama2c_save.hpp>
+#include <ternary/io/file.hpp>
 #include <ternary/tokenizer/llama2c.hpp>
 
 #include "support.hpp"
@@ -89,4 +94,42 @@ TEST_CASE("bitllama2c-3M: the ternary model loads, writes a story greedily and p
     const auto float_result = ternary::bitnet::perplexity(float_model, tokenizer, text, "<|endoftext|>");
     MESSAGE("stories260K (float) perplexity ", float_result.perplexity, " over ", float_result.tokens, " tokens");
     CHECK(float_result.tokens == ternary_result.tokens);
+}
+
+TEST_CASE("llama2.c files written back: bitllama2c-3M byte for byte, stories260K with the same logits") {
+    const auto data = shared_data();
+    if (data.empty()) return;
+    const std::string ak42 = (data / "models" / "bitllama2c-3M" / "model.bin").string();
+    const auto ak42_file = ternary::io::read_file(ak42);
+    CHECK(ternary::io::ak42_bytes(ternary::io::load_bitllama2c(ak42)) == ak42_file);
+
+    const std::string legacy = (data / "models" / "stories260K" / "stories260K.bin").string();
+    const auto legacy_file = ternary::io::read_file(legacy);
+    auto model = ternary::io::load_llama2c(legacy);
+    const auto written = ternary::io::llama2c_bytes(model);
+    REQUIRE(written.size() == legacy_file.size());
+    // Everything but the two RoPE tables llama2.c skips (its exporter computed them in PyTorch)
+    // is the same bytes; the tables hold the same rotations to float rounding.
+    const auto& c = model.config();
+    const std::size_t tables = 2 * c.seq_len * c.head_dim() / 2 * 4;
+    const std::size_t tables_at = written.size() - tables;
+    CHECK(std::equal(written.begin(), written.begin() + static_cast<std::ptrdiff_t>(tables_at), legacy_file.begin()));
+    for (std::size_t i = tables_at; i < written.size(); i += 4) {
+        float a, b;
+        std::memcpy(&a, written.data() + i, 4);
+        std::memcpy(&b, legacy_file.data() + i, 4);
+        REQUIRE(std::fabs(a - b) <= 1e-5f);
+    }
+    auto reloaded = ternary::io::load_llama2c(written, "written");
+    const auto expected = model.forward(3, 0);
+    const std::vector<float> before(expected.begin(), expected.end());
+    const auto after = reloaded.forward(3, 0);
+    CHECK(std::equal(before.begin(), before.end(), after.begin(), after.end()));
+    // The formats' fixed variant: other models are refused.
+    auto half_split = model.config();
+    half_split.rope = ternary::bitnet::rope_style::half_split;
+    CHECK_THROWS_AS(ternary::io::llama2c_bytes({half_split, model.weights()}), ternary::value_error);
+    CHECK_THROWS_AS(ternary::io::ak42_bytes(ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(
+                        ternary::bitnet::preset_config("2b4t,dim=64,hidden=64,layers=1,heads=2,kv_heads=1,vocab=8,seq=8"), 1)),
+                    ternary::value_error);
 }

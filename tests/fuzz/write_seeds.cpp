@@ -9,9 +9,11 @@
 #include <ternary/bitnet/random_model.hpp>
 #include <ternary/io/gguf.hpp>
 #include <ternary/io/gguf_save.hpp>
+#include <ternary/io/safetensors_save.hpp>
 #include <ternary/io/safetensors.hpp>
 
 #include "../llama2c_files.hpp"
+#include "model_config.hpp"
 
 int main(int argc, char** argv) {
     if (argc != 2) return 2;
@@ -49,9 +51,9 @@ int main(int argc, char** argv) {
  "name": "caf\u00e9 \ud83d\ude00 \"\\\/\b\f\n\r\t )" "\xe2\x82\xac" R"(", "x": [0.5, -1.25E+3, 0, [], {}]})"));
     // Whole tiny models for the model fuzzer: a 2B4T-shaped one in I2_S (27 KB), a float llama.
     namespace b = ternary::bitnet;
-    const auto tiny = b::random_model<b::ternary_linear<ternary::two_bit>>(
-        b::preset_config("2b4t,dim=128,hidden=128,layers=1,heads=2,kv_heads=1,vocab=4,seq=8"), 1);
+    const auto tiny = b::random_model<b::ternary_linear<ternary::two_bit>>(b::preset_config(fuzz::tiny_spec), 1);
     write("model_i2_s.gguf", ternary::io::gguf_of(tiny).bytes());
+    write("model.safetensors", ternary::io::safetensors_of(tiny).weights.bytes());
     ternary::io::gguf_save_options as_f32;
     as_f32.linear_type = ternary::io::gguf_linear_type::f32;
     write("model_llama.gguf", ternary::io::gguf_of(b::random_model<b::float_linear>(
