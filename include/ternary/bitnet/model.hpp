@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -53,6 +54,10 @@ struct model_weights {
 };
 
 namespace detail {
+
+/// Four floats operated on lane by lane (GCC/Clang vector extension: SSE, NEON), each lane its
+/// own sum in its own order.
+using lanes4 = float __attribute__((vector_size(16)));
 
 /// Throws format_error naming `what` unless the linear is rows x cols.
 template <class Linear>
@@ -127,7 +132,7 @@ public:
 
         for (std::size_t l = 0; l < c.n_layers; ++l) {
             const layer_weights<Linear>& w = weights_.layers[l];
-            const auto keys = cache_rows(key_cache_[l], pos, n), values = cache_rows(value_cache_[l], pos, n);
+            const auto keys = rows(keys_, n, c.kv_dim()), values = cache_rows(value_cache_[l], pos, n);
             const auto query = rows(query_, n, c.dim), attention = rows(attention_, n, c.dim),
                        projected = rows(projected_, n, c.dim);
 
@@ -138,6 +143,7 @@ public:
                 rope(row(query, t), c.head_dim(), row(cos, t), row(sin, t), c.rope);
                 rope(row(keys, t), c.head_dim(), row(cos, t), row(sin, t), c.rope);
             });
+            store_keys(l, pos, keys);
             attend(l, pos, n);
             if (c.sub_norms) {
                 for_tokens(n, c.dim, [&](std::size_t t) { rms_norm(row(attention, t), row(attention, t), w.attn_sub_norm, c.norm_eps); });
@@ -231,13 +237,25 @@ private:
             rope_cos_.resize(n * c.head_dim() / 2);
             rope_sin_.resize(n * c.head_dim() / 2);
         }
+        if (keys_.size() < n * c.kv_dim()) keys_.resize(n * c.kv_dim());
         key_cache_.resize(c.n_layers);
         value_cache_.resize(c.n_layers);
         for (std::size_t l = 0; l < c.n_layers; ++l) {
-            if (key_cache_[l].size() < positions * c.kv_dim()) {
-                key_cache_[l].resize(positions * c.kv_dim());
-                value_cache_[l].resize(positions * c.kv_dim());
+            if (value_cache_[l].size() < positions * c.kv_dim()) value_cache_[l].resize(positions * c.kv_dim());
+        }
+        if (key_capacity_ < positions) {
+            // The key cache holds each dimension's positions contiguously (kv_dim x capacity):
+            // growing it moves every row, so its capacity doubles.
+            const std::size_t capacity = std::min(c.seq_len, std::max({positions, 2 * key_capacity_, std::size_t{16}}));
+            for (auto& cache : key_cache_) {
+                std::vector<float> grown(c.kv_dim() * capacity);
+                for (std::size_t d = 0; d < c.kv_dim() && key_capacity_ != 0; ++d) {
+                    std::copy_n(cache.begin() + static_cast<std::ptrdiff_t>(d * key_capacity_), key_capacity_,
+                                grown.begin() + static_cast<std::ptrdiff_t>(d * capacity));
+                }
+                cache = std::move(grown);
             }
+            key_capacity_ = capacity;
         }
     }
 
@@ -277,6 +295,14 @@ private:
         return normed;
     }
 
+    /// The n new keys (after RoPE) into the layer's cache at positions pos .. pos+n-1.
+    void store_keys(std::size_t layer, std::size_t pos, matrix_view<float> keys) {
+        float* cache = key_cache_[layer].data();
+        for (std::size_t d = 0; d < keys.cols(); ++d) {
+            for (std::size_t t = 0; t < keys.rows(); ++t) cache[d * key_capacity_ + pos + t] = keys(t, d);
+        }
+    }
+
     /// Causal attention of the n queries (positions pos .. pos+n-1) into attention_, each head of
     /// each token a separate task on the thread pool. Scores q.k / sqrt(head_dim), softmax;
     /// query head h reads kv head h / (n_heads / n_kv_heads).
@@ -284,27 +310,34 @@ private:
         const model_config& c = config_;
         const std::size_t head_dim = c.head_dim(), group = c.n_heads / c.n_kv_heads, kv_dim = c.kv_dim();
         const float scale = std::sqrt(static_cast<float>(head_dim));
-        const float* keys = key_cache_[layer].data();
+        const float* keys = key_cache_[layer].data();  // (kv_dim, key_capacity_)
         const float* values = value_cache_[layer].data();
+        const std::size_t capacity = key_capacity_;
         const auto one_head = [&](std::size_t t, std::size_t h) {
             const std::size_t last = pos + t;  // causal: this query sees positions 0..last
             const float* q = query_.data() + t * c.dim + h * head_dim;
             const std::size_t kv_offset = (h / group) * head_dim;
             float* scores = per_thread_scratch<float>(last + 1);
-            // Each score sums q.k in index order; 8 positions at a time keep 8 independent sums
-            // in flight instead of waiting on one.
+            // Each score sums q.k in index order; 16 positions at a time, which the key cache
+            // holds side by side, make 16 independent sums that vectorize.
+            const float* k = keys + kv_offset * capacity;
             std::size_t s = 0;
-            for (; s + 8 <= last + 1; s += 8) {
-                float score[8] = {};
+            for (; s + 16 <= last + 1; s += 16) {
+                detail::lanes4 score[4] = {};
                 for (std::size_t i = 0; i < head_dim; ++i) {
-                    for (std::size_t p = 0; p < 8; ++p) score[p] += q[i] * keys[(s + p) * kv_dim + kv_offset + i];
+                    for (std::size_t u = 0; u < 4; ++u) {
+                        detail::lanes4 key;
+                        std::memcpy(&key, k + i * capacity + s + 4 * u, sizeof key);
+                        score[u] += q[i] * key;
+                    }
                 }
-                for (std::size_t p = 0; p < 8; ++p) scores[s + p] = score[p] / scale;
+                for (std::size_t u = 0; u < 4; ++u) {
+                    for (std::size_t p = 0; p < 4; ++p) scores[s + 4 * u + p] = score[u][p] / scale;
+                }
             }
             for (; s <= last; ++s) {
-                const float* k = keys + s * kv_dim + kv_offset;
                 float score = 0.0f;
-                for (std::size_t i = 0; i < head_dim; ++i) score += q[i] * k[i];
+                for (std::size_t i = 0; i < head_dim; ++i) score += q[i] * k[i * capacity + s];
                 scores[s] = score / scale;
             }
             // The output: the values weighted by the softmax of the scores.
@@ -342,7 +375,9 @@ private:
     std::vector<float> logits_;     // (n, vocab_size)
     std::vector<float> rope_cos_;   // (n, head_dim / 2) RoPE's rotations at each position
     std::vector<float> rope_sin_;
-    std::vector<std::vector<float>> key_cache_;    // per layer (positions so far, kv_dim), after RoPE
+    std::vector<float> keys_;       // (n, kv_dim) the new keys, before they join the cache
+    std::vector<std::vector<float>> key_cache_;    // per layer (kv_dim, key_capacity_), after RoPE
+    std::size_t key_capacity_ = 0;                 // positions the key cache has room for
     std::vector<std::vector<float>> value_cache_;  // per layer (positions so far, kv_dim)
 };
 
