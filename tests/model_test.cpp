@@ -20,25 +20,8 @@
 
 #include "support.hpp"
 
-namespace {
-
-/// ../shared/data beside the checkout, or empty (with a message saying the test is skipped)
-/// when absent.
-std::filesystem::path shared_data() {
-    const std::filesystem::path path = TERNARY_SHARED_DATA;
-    if (std::filesystem::is_directory(path)) return path;
-    MESSAGE("skipped: " TERNARY_SHARED_DATA " is absent");
-    return {};
-}
-
-std::string read_text(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-}  // namespace
+using test::read_text;
+using test::shared_data;
 
 TEST_CASE("stories260K, greedy, reproduces llama2.c's expected output byte for byte") {
     const auto data = shared_data();

@@ -4,6 +4,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <cstdlib>
 #include <limits>
 #include <random>
@@ -15,6 +19,25 @@
 #include <ternary/ternary.hpp>
 
 namespace test {
+
+#ifdef TERNARY_SHARED_DATA
+/// ../shared/data beside the checkout, or empty (with a message saying the test is skipped)
+/// when absent.
+inline std::filesystem::path shared_data() {
+    const std::filesystem::path path = TERNARY_SHARED_DATA;
+    if (std::filesystem::is_directory(path)) return path;
+    MESSAGE("skipped: " TERNARY_SHARED_DATA " is absent");
+    return {};
+}
+#endif
+
+/// The whole file at path as bytes in a string (empty if it cannot be read).
+inline std::string read_text(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
 
 inline std::mt19937_64& rng() {
     static std::mt19937_64 engine(20261123);
