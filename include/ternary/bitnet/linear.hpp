@@ -117,11 +117,4 @@ void forward_shared(matrix_view<const float> x, std::initializer_list<std::pair<
     for (const auto& [linear, out] : outputs) linear->forward(out, x);
 }
 
-/// out = W x for a single vector, with any linear layer.
-template <class Linear>
-void apply(const Linear& linear, std::span<float> out, std::span<const float> x) {
-    linear.forward(matrix_view<float>::row_major(out.data(), 1, out.size()),
-                   matrix_view<const float>::row_major(x.data(), 1, x.size()));
-}
-
 }  // namespace ternary::inline TERNARY_ABI::bitnet

@@ -181,11 +181,6 @@ public:
         return {logits_.data(), count * c.vocab_size};
     }
 
-    /// Bytes of KV cache that `positions` positions take.
-    std::size_t kv_cache_bytes(std::size_t positions) const {
-        return 2 * config_.n_layers * positions * config_.kv_dim() * sizeof(float);
-    }
-
 private:
     void check_shapes() const {
         const model_config& c = config_;
@@ -199,7 +194,10 @@ private:
                                                 weights_.output->cols(), ", the configuration needs ", c.vocab_size,
                                                 " x ", c.dim);
         }
-        if (weights_.final_norm.size() != c.dim) detail::check_norm(weights_.final_norm, c.dim, c.n_layers, "final norm");
+        if (weights_.final_norm.size() != c.dim) {
+            ternary::detail::fail<format_error>("transformer", "the final norm has ", weights_.final_norm.size(),
+                                                " values, the configuration needs ", c.dim);
+        }
         if (weights_.layers.size() != c.n_layers) {
             ternary::detail::fail<format_error>("transformer", weights_.layers.size(), " layers, the configuration has ",
                                                 c.n_layers);
