@@ -278,26 +278,8 @@ bitnet::transformer<Linear> gguf_transformer(const gguf_model_reader& in, const 
     w.token_embedding = in.matrix("token_embd.weight", c.vocab_size, c.dim);
     if (in.find("output.weight") != nullptr) w.output = in.matrix("output.weight", c.vocab_size, c.dim);
     w.final_norm = in.vector("output_norm.weight", c.dim);
-    w.layers.resize(c.n_layers);
-    for (std::size_t l = 0; l < c.n_layers; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        auto& layer = w.layers[l];
-        if (!c.linear_self_norm) {
-            layer.attn_norm = in.vector(p + "attn_norm.weight", c.dim);
-            layer.ffn_norm = in.vector(p + "ffn_norm.weight", c.dim);
-        }
-        layer.wq = make_linear(p + "attn_q.weight", c.dim, c.dim);
-        layer.wk = make_linear(p + "attn_k.weight", c.kv_dim(), c.dim);
-        layer.wv = make_linear(p + "attn_v.weight", c.kv_dim(), c.dim);
-        layer.wo = make_linear(p + "attn_output.weight", c.dim, c.dim);
-        layer.w_gate = make_linear(p + "ffn_gate.weight", c.hidden_dim, c.dim);
-        layer.w_up = make_linear(p + "ffn_up.weight", c.hidden_dim, c.dim);
-        layer.w_down = make_linear(p + "ffn_down.weight", c.dim, c.hidden_dim);
-        if (c.sub_norms) {
-            layer.attn_sub_norm = in.vector(p + "attn_sub_norm.weight", c.dim);
-            layer.ffn_sub_norm = in.vector(p + "ffn_sub_norm.weight", c.hidden_dim);
-        }
-    }
+    w.layers = read_layers<Linear>(
+        c, gguf_layer_names, [&](const std::string& name, std::size_t size) { return in.vector(name, size); }, make_linear);
     return {c, std::move(w)};
 }
 

@@ -27,6 +27,7 @@
 #include "ggml_ternary.hpp"
 #include "gguf.hpp"
 #include "half.hpp"
+#include "weights.hpp"
 
 namespace ternary::inline TERNARY_ABI::io {
 
@@ -188,20 +189,20 @@ gguf_writer gguf_of(const bitnet::transformer<Linear>& model, const gguf_save_op
     add_vector("output_norm.weight", w.final_norm);
     if (w.output) add("output.weight", {c.dim, c.vocab_size}, detail::stored_matrix(*w.output));
     for (std::size_t l = 0; l < c.n_layers; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
+        const layer_tensor_names& n = gguf_layer_names;
         const auto& layer = w.layers[l];
-        if (!c.linear_self_norm) add_vector(p + "attn_norm.weight", layer.attn_norm);
-        add_linear(p + "attn_q.weight", layer.wq);
-        add_linear(p + "attn_k.weight", layer.wk);
-        add_linear(p + "attn_v.weight", layer.wv);
-        add_linear(p + "attn_output.weight", layer.wo);
-        if (!c.linear_self_norm) add_vector(p + "ffn_norm.weight", layer.ffn_norm);
-        add_linear(p + "ffn_gate.weight", layer.w_gate);
-        add_linear(p + "ffn_up.weight", layer.w_up);
-        add_linear(p + "ffn_down.weight", layer.w_down);
+        if (!c.linear_self_norm) add_vector(n.of(l, n.attn_norm), layer.attn_norm);
+        add_linear(n.of(l, n.wq), layer.wq);
+        add_linear(n.of(l, n.wk), layer.wk);
+        add_linear(n.of(l, n.wv), layer.wv);
+        add_linear(n.of(l, n.wo), layer.wo);
+        if (!c.linear_self_norm) add_vector(n.of(l, n.ffn_norm), layer.ffn_norm);
+        add_linear(n.of(l, n.w_gate), layer.w_gate);
+        add_linear(n.of(l, n.w_up), layer.w_up);
+        add_linear(n.of(l, n.w_down), layer.w_down);
         if (c.sub_norms) {
-            add_vector(p + "attn_sub_norm.weight", layer.attn_sub_norm);
-            add_vector(p + "ffn_sub_norm.weight", layer.ffn_sub_norm);
+            add_vector(n.of(l, n.attn_sub_norm), layer.attn_sub_norm);
+            add_vector(n.of(l, n.ffn_sub_norm), layer.ffn_sub_norm);
         }
     }
     return out;

@@ -394,24 +394,8 @@ bitnet::transformer<Linear> hf_transformer(const hf_checkpoint& in, const hf_mod
     const bool tied = m.tied.value_or(in.find("lm_head.weight") == nullptr);
     if (!tied) w.output = in.matrix("lm_head.weight", c.vocab_size, c.dim);
     w.final_norm = in.vector("model.norm.weight", c.dim);
-    w.layers.resize(c.n_layers);
-    for (std::size_t l = 0; l < c.n_layers; ++l) {
-        const std::string p = "model.layers." + std::to_string(l) + ".";
-        auto& layer = w.layers[l];
-        layer.attn_norm = in.vector(p + "input_layernorm.weight", c.dim);
-        layer.wq = make_linear(p + "self_attn.q_proj.weight", c.dim, c.dim);
-        layer.wk = make_linear(p + "self_attn.k_proj.weight", c.kv_dim(), c.dim);
-        layer.wv = make_linear(p + "self_attn.v_proj.weight", c.kv_dim(), c.dim);
-        layer.wo = make_linear(p + "self_attn.o_proj.weight", c.dim, c.dim);
-        layer.ffn_norm = in.vector(p + "post_attention_layernorm.weight", c.dim);
-        layer.w_gate = make_linear(p + "mlp.gate_proj.weight", c.hidden_dim, c.dim);
-        layer.w_up = make_linear(p + "mlp.up_proj.weight", c.hidden_dim, c.dim);
-        layer.w_down = make_linear(p + "mlp.down_proj.weight", c.dim, c.hidden_dim);
-        if (c.sub_norms) {
-            layer.attn_sub_norm = in.vector(p + "self_attn.attn_sub_norm.weight", c.dim);
-            layer.ffn_sub_norm = in.vector(p + "mlp.ffn_sub_norm.weight", c.hidden_dim);
-        }
-    }
+    w.layers = read_layers<Linear>(
+        c, hf_layer_names, [&](const std::string& name, std::size_t size) { return in.vector(name, size); }, make_linear);
     return {c, std::move(w)};
 }
 

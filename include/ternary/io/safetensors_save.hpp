@@ -42,6 +42,7 @@
 #include "gguf_save.hpp"
 #include "json.hpp"
 #include "safetensors.hpp"
+#include "weights.hpp"
 
 namespace ternary::inline TERNARY_ABI::io {
 
@@ -236,19 +237,19 @@ safetensors_checkpoint safetensors_of(const bitnet::transformer<Linear>& model, 
 
     add_matrix("model.embed_tokens.weight", w.token_embedding);
     for (std::size_t l = 0; l < c.n_layers; ++l) {
-        const std::string p = "model.layers." + std::to_string(l) + ".";
+        const layer_tensor_names& n = hf_layer_names;
         const auto& layer = w.layers[l];
-        add_vector(p + "input_layernorm.weight", layer.attn_norm);
-        add_linear(p + "self_attn.q_proj.weight", layer.wq, c.head_dim());
-        add_linear(p + "self_attn.k_proj.weight", layer.wk, c.head_dim());
-        add_linear(p + "self_attn.v_proj.weight", layer.wv, 0);
-        add_linear(p + "self_attn.o_proj.weight", layer.wo, 0);
-        if (c.sub_norms) add_vector(p + "self_attn.attn_sub_norm.weight", layer.attn_sub_norm);
-        add_vector(p + "post_attention_layernorm.weight", layer.ffn_norm);
-        add_linear(p + "mlp.gate_proj.weight", layer.w_gate, 0);
-        add_linear(p + "mlp.up_proj.weight", layer.w_up, 0);
-        add_linear(p + "mlp.down_proj.weight", layer.w_down, 0);
-        if (c.sub_norms) add_vector(p + "mlp.ffn_sub_norm.weight", layer.ffn_sub_norm);
+        add_vector(n.of(l, n.attn_norm), layer.attn_norm);
+        add_linear(n.of(l, n.wq), layer.wq, c.head_dim());
+        add_linear(n.of(l, n.wk), layer.wk, c.head_dim());
+        add_linear(n.of(l, n.wv), layer.wv, 0);
+        add_linear(n.of(l, n.wo), layer.wo, 0);
+        if (c.sub_norms) add_vector(n.of(l, n.attn_sub_norm), layer.attn_sub_norm);
+        add_vector(n.of(l, n.ffn_norm), layer.ffn_norm);
+        add_linear(n.of(l, n.w_gate), layer.w_gate, 0);
+        add_linear(n.of(l, n.w_up), layer.w_up, 0);
+        add_linear(n.of(l, n.w_down), layer.w_down, 0);
+        if (c.sub_norms) add_vector(n.of(l, n.ffn_sub_norm), layer.ffn_sub_norm);
     }
     add_vector("model.norm.weight", w.final_norm);
     if (w.output) add_matrix("lm_head.weight", *w.output);

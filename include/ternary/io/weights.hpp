@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "../bitnet/config.hpp"
 #include "../bitnet/float_matrix.hpp"
+#include "../bitnet/model.hpp"
 #include "../config.hpp"
 #include "../error.hpp"
 #include "../quant/absmean.hpp"
@@ -104,6 +106,64 @@ inline weight_scales scaled(const weight_scales& scales, float factor, std::size
     if (s.kind() == scale_kind::per_matrix) return weight_scales::per_matrix(values[0]);
     if (s.kind() == scale_kind::per_row) return weight_scales::per_row(std::move(values));
     return weight_scales::per_block(s.block_cols(cols), std::move(values));
+}
+
+/// What a checkpoint format calls the tensors of block l: prefix + l + "." + name
+/// (formats.md 4.8 for GGUF, 3 for Hugging Face).
+struct layer_tensor_names {
+    const char* prefix;
+    const char* attn_norm;
+    const char* wq;
+    const char* wk;
+    const char* wv;
+    const char* wo;
+    const char* attn_sub_norm;
+    const char* ffn_norm;
+    const char* w_gate;
+    const char* w_up;
+    const char* w_down;
+    const char* ffn_sub_norm;
+
+    /// The full name of tensor `name` of block `layer`.
+    std::string of(std::size_t layer, const char* name) const { return prefix + std::to_string(layer) + "." + name; }
+};
+
+inline constexpr layer_tensor_names gguf_layer_names{
+    "blk.", "attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_output.weight",
+    "attn_sub_norm.weight", "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
+    "ffn_sub_norm.weight"};
+
+inline constexpr layer_tensor_names hf_layer_names{
+    "model.layers.", "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight", "self_attn.o_proj.weight", "self_attn.attn_sub_norm.weight",
+    "post_attention_layernorm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+    "mlp.ffn_sub_norm.weight"};
+
+/// The blocks of a model of configuration c whose tensors are named by `names`: norms from
+/// vector(name, size) (none with linear_self_norm; sub-norms only with sub_norms), linears from
+/// make_linear(name, rows, cols).
+template <class Linear, class Vector, class MakeLinear>
+std::vector<bitnet::layer_weights<Linear>> read_layers(const bitnet::model_config& c, const layer_tensor_names& names,
+                                                       Vector&& vector, MakeLinear&& make_linear) {
+    std::vector<bitnet::layer_weights<Linear>> layers(c.n_layers);
+    for (std::size_t l = 0; l < c.n_layers; ++l) {
+        auto& layer = layers[l];
+        // In the order of the forward pass (which decides the error a file with several defects gets).
+        if (!c.linear_self_norm) layer.attn_norm = vector(names.of(l, names.attn_norm), c.dim);
+        layer.wq = make_linear(names.of(l, names.wq), c.dim, c.dim);
+        layer.wk = make_linear(names.of(l, names.wk), c.kv_dim(), c.dim);
+        layer.wv = make_linear(names.of(l, names.wv), c.kv_dim(), c.dim);
+        layer.wo = make_linear(names.of(l, names.wo), c.dim, c.dim);
+        if (!c.linear_self_norm) layer.ffn_norm = vector(names.of(l, names.ffn_norm), c.dim);
+        layer.w_gate = make_linear(names.of(l, names.w_gate), c.hidden_dim, c.dim);
+        layer.w_up = make_linear(names.of(l, names.w_up), c.hidden_dim, c.dim);
+        layer.w_down = make_linear(names.of(l, names.w_down), c.dim, c.hidden_dim);
+        if (c.sub_norms) {
+            layer.attn_sub_norm = vector(names.of(l, names.attn_sub_norm), c.dim);
+            layer.ffn_sub_norm = vector(names.of(l, names.ffn_sub_norm), c.hidden_dim);
+        }
+    }
+    return layers;
 }
 
 }  // namespace ternary::inline TERNARY_ABI::io
