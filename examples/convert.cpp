@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -17,6 +18,7 @@
 #include <ternary/io/load.hpp>
 #include <ternary/io/llama2c_save.hpp>
 #include <ternary/io/safetensors_save.hpp>
+#include <ternary/tokenizer/tokenizer.hpp>
 
 namespace {
 
@@ -34,6 +36,8 @@ const char* usage =
     "  --type TYPE  how to store the linear layers: i2_s (default for ternary models), tq2_0,\n"
     "               tq1_0 (ternary models), f32 (default for float models), f16 (float models);\n"
     "               GGUF only (safetensors keeps each float matrix in its own format)\n"
+    "  --tokenizer PATH  GGUF only: store this tokenizer in the file (Llama 3 tokenizer.model,\n"
+    "               tokenizer.json, a GGUF, ...); by default a GGUF input's own tokenizer is kept\n"
     "  -h, --help   this text\n";
 
 [[noreturn]] void fail(const std::string& message) {
@@ -53,16 +57,16 @@ void progress(std::size_t done, std::size_t total, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string in, out, type, random, format;
+    std::string in, out, type, random, format, tokenizer_path;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
             std::fputs(usage, stdout);
             return 0;
         }
-        if (arg == "--type" || arg == "--random" || arg == "--format") {
+        if (arg == "--type" || arg == "--random" || arg == "--format" || arg == "--tokenizer") {
             if (i + 1 >= argc) fail("missing value after " + std::string(arg));
-            (arg == "--type" ? type : arg == "--random" ? random : format) = argv[++i];
+            (arg == "--type" ? type : arg == "--random" ? random : arg == "--format" ? format : tokenizer_path) = argv[++i];
         } else if (!arg.empty() && arg[0] == '-') {
             fail("unknown option " + std::string(arg));
         } else if (in.empty()) {
@@ -82,6 +86,7 @@ int main(int argc, char** argv) {
         fail("unknown format '" + format + "' (gguf, safetensors, llama2c)");
     }
     if (format != "gguf" && !type.empty()) fail("--type applies to GGUF output only");
+    if (format != "gguf" && !tokenizer_path.empty()) fail("--tokenizer applies to GGUF output only");
     try {
         ternary::io::any_model model =
             random.empty() ? ternary::io::load_model(in)
@@ -123,6 +128,18 @@ int main(int argc, char** argv) {
         else if (type == "f32") options.linear_type = ternary::io::gguf_linear_type::f32;
         else fail("unknown type '" + type + "'");
         options.progress = [](std::size_t done, std::size_t total) { progress(done, total, "encode"); };
+        // The tokenizer travels with the model: --tokenizer, or the input GGUF's own.
+        std::optional<ternary::tokenizer::any_tokenizer> tokenizer;
+        if (!tokenizer_path.empty()) tokenizer = ternary::tokenizer::load_tokenizer(tokenizer_path);
+        else if (!in.empty()) tokenizer = ternary::tokenizer::tokenizer_of_model(in);
+        if (tokenizer) {
+            const std::size_t vocab = std::visit([](const auto& m) { return m.config().vocab_size; }, model);
+            if (tokenizer->vocab_size() > vocab) {
+                fail("the tokenizer has " + std::to_string(tokenizer->vocab_size()) + " tokens, more than the model's " +
+                     std::to_string(vocab));
+            }
+            options.metadata = tokenizer->gguf_metadata();
+        }
 
         const ternary::io::gguf_writer writer = std::visit([&](const auto& m) { return ternary::io::gguf_of(m, options); }, model);
         std::ofstream file(out, std::ios::binary);
@@ -134,7 +151,8 @@ int main(int argc, char** argv) {
         });
         file.close();
         if (!file) fail("cannot write '" + out + "'");
-        std::fprintf(stderr, "wrote %s: %zu bytes, linears as %s\n", out.c_str(), written, type.c_str());
+        std::fprintf(stderr, "wrote %s: %zu bytes, linears as %s%s\n", out.c_str(), written, type.c_str(),
+                     tokenizer ? ", with its tokenizer" : "");
     } catch (const ternary::error& e) {
         std::fprintf(stderr, "ternary-convert: error: %s\n", e.what());
         return 1;

@@ -4,16 +4,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <ternary/bitnet/generate.hpp>
 #include <ternary/bitnet/random_model.hpp>
 #include <ternary/io/load.hpp>
 #include <ternary/pack/base3.hpp>
 #include <ternary/thread_pool.hpp>
-#include <ternary/tokenizer/llama2c.hpp>
+#include <ternary/tokenizer/tokenizer.hpp>
+
+#include "sampling_options.hpp"
 
 namespace {
 
@@ -23,12 +28,14 @@ const char* usage =
     "  -m MODEL         checkpoint: GGUF (bitnet-b1.58, bitnet-25, bitnet, llama), a Hugging Face\n"
     "                   safetensors directory (bitnet, llama), llama2.c (.bin, float) or\n"
     "                   bitllama2.c (ak42, ternary)\n"
-    "  -z TOKENIZER     llama2.c tokenizer.bin for the model (without it, text is bytes)\n"
+    "  -z TOKENIZER     the model's tokenizer (tokenizer.model, tokenizer.json, llama2.c\n"
+    "                   tokenizer.bin, ...); default: the one the model carries (GGUF, HF\n"
+    "                   directory); without either, text is bytes\n"
     "  --random CONFIG  no file: random weights of a preset shape, for speed measurements, e.g.\n"
-    "                   2b4t (BitNet b1.58 2B4T) or 2b4t,layers=4; text in and out is bytes\n"
+    "                   2b4t (BitNet b1.58 2B4T) or 2b4t,layers=4; text is bytes unless -z\n"
     "  --float          with --random: the same-shape model with f16 (not ternary) linears\n"
     "  --int8-head      compute the logits with an int8 copy of the output head (faster decoding)\n"
-    "  --prompt-tokens N  without -z: a prompt of N tokens (BOS and N-1 others) instead of -p\n"
+    "  --prompt-tokens N  a prompt of N fixed tokens (BOS and N-1 others) instead of -p\n"
     "  -p PROMPT        text to continue (default: none, start from BOS)\n"
     "  -n N             positions to run, prompt and BOS included (default 256; at most the context)\n"
     "  --temp T         sampling temperature; 0 is greedy (default 1.0)\n"
@@ -71,19 +78,16 @@ options parse(int argc, char** argv) {
             else if (arg == "--prompt-tokens") o.prompt_tokens = std::stoul(value);
             else if (arg == "-p") o.prompt = value;
             else if (arg == "-n") o.steps = std::stoul(value);
-            else if (arg == "--temp") o.sampling.temperature = std::stof(value);
-            else if (arg == "--top-k") o.sampling.top_k = std::stoul(value);
-            else if (arg == "--top-p") o.sampling.top_p = std::stof(value);
-            else if (arg == "--seed") o.sampling.seed = std::stoull(value);
+            else if (examples::read_sampling_option(arg, value, o.sampling)) continue;
             else if (arg == "-t") o.threads = std::stoul(value);
             else fail("unknown option " + std::string(arg));
         } catch (const std::logic_error&) {
             fail("bad value '" + std::string(value) + "' for " + std::string(arg));
         }
     }
-    if (o.model.empty() == o.random.empty()) fail("pass a model (-m MODEL, with -z TOKENIZER for llama2.c files) or --random CONFIG");
+    if (o.model.empty() == o.random.empty()) fail("pass a model (-m MODEL) or --random CONFIG");
     if (o.random.empty() && o.float_linears) fail("--float needs --random");
-    if (!o.tokenizer.empty() && o.prompt_tokens != 0) fail("--prompt-tokens is for models without a tokenizer");
+    if (!o.prompt.empty() && o.prompt_tokens != 0) fail("pass -p or --prompt-tokens, not both");
     return o;
 }
 
@@ -103,41 +107,73 @@ std::pair<double, double> resident_mib() {
     return {rss, peak};
 }
 
-/// Text as bytes for random-weight models: token 3 + b is byte b (llama2.c's byte tokens),
-/// BOS is 1. With --prompt-tokens, the prompt is BOS followed by fixed pseudo-random ids.
-struct byte_tokenizer {
-    static constexpr std::size_t bos = 1;
-    std::size_t vocab_size = 0;
-    std::size_t prompt_tokens = 0;
+/// A pseudo-random prompt of n tokens (BOS first) for speed measurements: fixed ids spread
+/// over the vocabulary.
+std::vector<std::size_t> synthetic_prompt(std::size_t n, std::size_t bos, std::size_t vocab_size) {
+    std::vector<std::size_t> ids{bos};
+    for (std::size_t i = 1; i < n; ++i) ids.push_back(3 + (i * 7919) % (vocab_size - 3));
+    return ids;
+}
 
-    std::vector<std::size_t> encode(std::string_view text, bool add_bos, bool) const {
-        std::vector<std::size_t> ids;
-        if (add_bos) ids.push_back(bos);
-        if (prompt_tokens != 0) {
-            for (std::size_t i = 1; i < prompt_tokens; ++i) ids.push_back(3 + (i * 7919) % (vocab_size - 3));
-            return ids;
-        }
+/// Text for models without a tokenizer: token 3 + b is byte b (llama2.c's byte tokens), BOS is 1.
+struct byte_text {
+    static constexpr std::size_t bos = 1;
+    static std::vector<std::size_t> encode(std::string_view text, std::size_t vocab_size) {
+        std::vector<std::size_t> ids{bos};
         for (char c : text) ids.push_back((3 + static_cast<unsigned char>(c)) % vocab_size);
         return ids;
     }
-    std::string decode(std::size_t, std::size_t token) const {
+    static std::string decode(std::size_t token) {
         if (token < 3 || token >= 259) return "";
         return std::string(1, static_cast<char>(token - 3));
     }
 };
 
-template <class Model, class Tokenizer>
-void run(Model& model, const Tokenizer& tokenizer, const options& o) {
+template <class Model>
+void run(Model& model, const std::optional<ternary::tokenizer::any_tokenizer>& tokenizer, const options& o) {
+    namespace tk = ternary::tokenizer;
+    const std::size_t vocab = model.config().vocab_size;
+    if (tokenizer && tokenizer->vocab_size() > vocab) {
+        fail("the tokenizer has " + std::to_string(tokenizer->vocab_size()) + " tokens, the model only " + std::to_string(vocab));
+    }
+    if (!tokenizer && vocab < 259) fail("without a tokenizer text is bytes, which needs a vocabulary of at least 259 tokens: pass -z");
     if (o.int8_head) {
         const auto start = std::chrono::steady_clock::now();
         model.use_int8_head();
         std::fprintf(stderr, "int8 head made in %.2f s\n", seconds_since(start));
     }
-    ternary::bitnet::sampler sampler(o.sampling);
-    const auto stats = ternary::bitnet::generate(model, tokenizer, sampler, o.prompt, o.steps, [](const std::string& piece) {
+    std::vector<std::size_t> prompt;
+    if (o.prompt_tokens != 0) {
+        prompt = synthetic_prompt(o.prompt_tokens, tokenizer && tokenizer->bos() ? *tokenizer->bos() : byte_text::bos, vocab);
+    } else if (tokenizer) {
+        prompt = tokenizer->encode(o.prompt, tokenizer->adds_bos(), false);
+        if (prompt.empty()) fail("an empty prompt needs a tokenizer with BOS: pass -p");
+    } else {
+        prompt = byte_text::encode(o.prompt, vocab);
+    }
+    const std::size_t steps = std::min(o.steps, model.config().seq_len);
+    if (prompt.size() > steps) fail("the prompt has " + std::to_string(prompt.size()) + " tokens, more than -n " + std::to_string(steps));
+
+    // Text as it is generated: the prompt's, then each token's.
+    std::optional<tk::streaming_decoder<tk::any_tokenizer>> text;
+    if (tokenizer) text.emplace(*tokenizer, false);
+    const auto print = [&](std::size_t id) {
+        const std::string piece = text ? text->push(id) : byte_text::decode(id);
         std::fputs(piece.c_str(), stdout);
         std::fflush(stdout);
-    });
+    };
+    for (const std::size_t id : prompt) print(id);
+    ternary::bitnet::sampler sampler(o.sampling);
+    std::size_t position = 0;
+    const std::vector<std::size_t> byte_stop{byte_text::bos};
+    const auto stats = ternary::bitnet::generate_tokens(model, sampler, std::span<const std::size_t>(prompt), position,
+                                                        steps + 1 - prompt.size(),
+                                                        tokenizer ? tokenizer->stop_tokens() : std::span<const std::size_t>(byte_stop),
+                                                        [&](std::size_t id) {
+                                                            print(id);
+                                                            return true;
+                                                        });
+    if (text) std::fputs(text->finish().c_str(), stdout);
     std::printf("\n");
     const auto [rss, peak] = resident_mib();
     const std::size_t decoded = stats.generated > 0 ? stats.generated - 1 : 0;  // the first came from the prefill
@@ -159,8 +195,8 @@ int main(int argc, char** argv) {
         const auto load_start = std::chrono::steady_clock::now();
         if (!o.random.empty()) {
             const auto config = ternary::bitnet::preset_config(o.random);
-            const byte_tokenizer tokenizer{config.vocab_size, o.prompt_tokens};
-            if (config.vocab_size < 259) fail("--random needs a vocabulary of at least 259 tokens (bytes)");
+            std::optional<ternary::tokenizer::any_tokenizer> tokenizer;
+            if (!o.tokenizer.empty()) tokenizer = ternary::tokenizer::load_tokenizer(o.tokenizer, config.vocab_size);
             const auto report = [&] { std::fprintf(stderr, "random model %s made in %.2f s\n", o.random.c_str(), seconds_since(load_start)); };
             if (o.float_linears) {
                 auto model = ternary::bitnet::random_model<ternary::bitnet::float_linear>(config, o.sampling.seed);
@@ -179,16 +215,11 @@ int main(int argc, char** argv) {
         }
         ternary::io::any_model loaded = ternary::io::load_model(o.model);
         std::visit([&](auto& model) {
-            if (o.tokenizer.empty()) {
-                // GGUF tokenizers come with the next release; meanwhile text is bytes.
-                std::fprintf(stderr, "loaded %s in %.2f s; no -z TOKENIZER: text in and out is bytes\n", o.model.c_str(),
-                             seconds_since(load_start));
-                if (model.config().vocab_size < 259) fail("a byte tokenizer needs a vocabulary of at least 259 tokens: pass -z");
-                run(model, byte_tokenizer{model.config().vocab_size, o.prompt_tokens}, o);
-                return;
-            }
-            const auto tokenizer = ternary::tokenizer::llama2c_tokenizer::load(o.tokenizer, model.config().vocab_size);
-            std::fprintf(stderr, "loaded %s in %.2f s\n", o.model.c_str(), seconds_since(load_start));
+            std::optional<ternary::tokenizer::any_tokenizer> tokenizer;
+            if (!o.tokenizer.empty()) tokenizer = ternary::tokenizer::load_tokenizer(o.tokenizer, model.config().vocab_size);
+            else tokenizer = ternary::tokenizer::tokenizer_of_model(o.model);
+            std::fprintf(stderr, "loaded %s in %.2f s%s\n", o.model.c_str(), seconds_since(load_start),
+                         tokenizer ? "" : "; it has no tokenizer and no -z was given: text in and out is bytes");
             run(model, tokenizer, o);
         }, loaded);
     } catch (const ternary::error& e) {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -10,15 +11,15 @@
 
 #include <ternary/bitnet/perplexity.hpp>
 #include <ternary/io/load.hpp>
-#include <ternary/tokenizer/llama2c.hpp>
+#include <ternary/tokenizer/tokenizer.hpp>
 
 namespace {
 
 const char* usage =
-    "usage: ternary-perplexity -m MODEL -z TOKENIZER -f TEXT [--separator S] [--int8-head]\n"
+    "usage: ternary-perplexity -m MODEL [-z TOKENIZER] -f TEXT [--separator S] [--int8-head]\n"
     "  -m MODEL         checkpoint: GGUF, safetensors directory, llama2.c (.bin, float) or\n"
     "                   bitllama2.c (ak42, ternary)\n"
-    "  -z TOKENIZER     llama2.c tokenizer.bin for the model\n"
+    "  -z TOKENIZER     the model's tokenizer (default: the one the model carries)\n"
     "  -f TEXT          the text file to score\n"
     "  --separator S    documents in TEXT are separated by S (default <|endoftext|>); each is\n"
     "                   trimmed, empty ones skipped, encoded with BOS in front, cut to the context\n"
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
         else if (arg == "--separator") separator = value;
         else fail("unknown option " + std::string(arg));
     }
-    if (model_path.empty() || tokenizer_path.empty() || text_path.empty()) fail("pass -m MODEL, -z TOKENIZER and -f TEXT");
+    if (model_path.empty() || text_path.empty()) fail("pass -m MODEL and -f TEXT");
     std::ifstream in(text_path, std::ios::binary);
     if (!in) fail("cannot read " + text_path);
     std::ostringstream text;
@@ -61,9 +62,13 @@ int main(int argc, char** argv) {
     try {
         ternary::io::any_model loaded = ternary::io::load_model(model_path);
         std::visit([&](auto& model) {
-            const auto tokenizer = ternary::tokenizer::llama2c_tokenizer::load(tokenizer_path, model.config().vocab_size);
+            const auto tokenizer = !tokenizer_path.empty()
+                                       ? std::optional(ternary::tokenizer::load_tokenizer(tokenizer_path, model.config().vocab_size))
+                                       : ternary::tokenizer::tokenizer_of_model(model_path);
+            if (!tokenizer) fail(model_path + " carries no tokenizer: pass -z TOKENIZER");
+            if (tokenizer->vocab_size() > model.config().vocab_size) fail("the tokenizer has more tokens than the model");
             if (int8_head) model.use_int8_head();
-            const auto result = ternary::bitnet::perplexity(model, tokenizer, text.str(), separator);
+            const auto result = ternary::bitnet::perplexity(model, *tokenizer, text.str(), separator);
             std::printf("nll=%.6f ppl=%.4f tokens=%zu\n", result.nll, result.perplexity, result.tokens);
         }, loaded);
     } catch (const ternary::error& e) {

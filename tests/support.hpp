@@ -17,6 +17,7 @@
 #include <doctest/doctest.h>
 
 #include <ternary/ternary.hpp>
+#include <ternary/tokenizer/unicode.hpp>
 
 namespace test {
 
@@ -39,9 +40,72 @@ inline std::string read_text(const std::filesystem::path& path) {
     return text.str();
 }
 
+/// llama.cpp's test strings: separated (and ended) by "\n__ggml_vocab_test__\n".
+inline std::vector<std::string> vocab_test_strings(const std::string& text) {
+    static constexpr std::string_view separator = "\n__ggml_vocab_test__\n";
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    for (std::size_t end; (end = text.find(separator, pos)) != std::string::npos; pos = end + separator.size()) {
+        out.push_back(text.substr(pos, end - pos));
+    }
+    return out;
+}
+
+/// One line of ids per test string.
+inline std::vector<std::vector<std::size_t>> vocab_expected_ids(const std::string& text) {
+    std::vector<std::vector<std::size_t>> out;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        std::istringstream numbers(line);
+        std::vector<std::size_t> ids;
+        for (std::size_t id; numbers >> id;) ids.push_back(id);
+        out.push_back(ids);
+    }
+    return out;
+}
+
+/// Checks a tokenizer against one of llama.cpp's vocabulary tests: every string of `stem`.inp
+/// (46 of them) must encode, without BOS and with special tokens not parsed, to its line of
+/// `stem`.out; with decode_too, those ids must decode back to the string.
+template <class Tokenizer>
+void check_vocab_lists(const Tokenizer& t, const std::filesystem::path& stem, bool decode_too = true) {
+    const auto inputs = vocab_test_strings(read_text(stem.string() + ".inp"));
+    const auto expected = vocab_expected_ids(read_text(stem.string() + ".out"));
+    REQUIRE(inputs.size() == 46);
+    REQUIRE(expected.size() == 46);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        CAPTURE(i);
+        CAPTURE(inputs[i]);
+        CHECK(t.encode(inputs[i], false, false) == expected[i]);
+        if (decode_too) CHECK(t.decode(expected[i]) == inputs[i]);
+    }
+}
+
 inline std::mt19937_64& rng() {
     static std::mt19937_64 engine(20261123);
     return engine;
+}
+
+/// Random valid UTF-8 from a pool of troublesome characters.
+inline std::string random_text(std::mt19937_64& rng) {
+    static const std::vector<std::string> pool = {
+        "a", "Z", "q", "7", "0", " ", " ", "  ", "\n", "\r\n", "\t", ".", ",", "!", "'", "'s", "'LL", "-", "\"",
+        "é", "ü", "ß", "Ñ", "ſ", "中", "文", "字", "日本", "한", "😀", "🎉", "🦙", "👩‍💻", "٣", "²", "\u00A0", "\u3000",
+        "\u2028", "€", "$", "<|eot_id|>", "hello", " world", "The", "\x7F", "\u0085", "ǅ"};
+    std::uniform_int_distribution<std::size_t> pick(0, pool.size() - 1), length(0, 40);
+    std::string out;
+    for (std::size_t n = length(rng); n > 0; --n) out += pool[pick(rng)];
+    return out;
+}
+
+/// Whether text is all well-formed UTF-8.
+inline bool valid_utf8(std::string_view text) {
+    for (std::size_t pos = 0; pos < text.size();) {
+        const auto c = ternary::tokenizer::decode_utf8(text, pos);
+        if (c.code_point == ternary::tokenizer::replacement_character && text.substr(pos, 3) != "\xEF\xBF\xBD") return false;
+        pos += c.length;
+    }
+    return true;
 }
 
 /// n uniform trits in {-1, 0, +1}.

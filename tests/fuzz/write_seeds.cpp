@@ -1,5 +1,6 @@
 // Writes the fuzzers' seed corpus: the tiny valid files of tests/llama2c_files.hpp, small GGUF
-// and safetensors files, and JSON documents like a Hugging Face config.json and shard index.
+// and safetensors files, SentencePiece .model files (tests/spm_files.hpp) and a SentencePiece GGUF
+// vocabulary, and JSON documents like a Hugging Face config.json and shard index.
 #include <cstdint>
 #include <fstream>
 #include <string>
@@ -13,6 +14,7 @@
 #include <ternary/io/safetensors.hpp>
 
 #include "../llama2c_files.hpp"
+#include "../spm_files.hpp"
 #include "model_config.hpp"
 
 int main(int argc, char** argv) {
@@ -36,6 +38,31 @@ int main(int argc, char** argv) {
     ternary::io::gguf_writer vocab_only;
     vocab_only.add("tokenizer.ggml.model", {std::string("llama")});
     write("vocab.gguf", vocab_only.bytes());
+    // SentencePiece: a .model without byte fallback, one with the 256 byte pieces, and the
+    // latter as a GGUF vocabulary.
+    write("spm.model", test::spm::model_proto(test::spm::small_model()));
+    auto spm = test::spm::small_model();
+    spm.byte_fallback = true;
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (int b = 0; b < 256; ++b) spm.pieces.push_back({std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">", 0, test::spm::byte});
+    spm.pieces.push_back({"<|user|>", 0, test::spm::user_defined});
+    spm.pieces.push_back({"bb", -0.5f, test::spm::unused});
+    write("spm_bytes.model", test::spm::model_proto(spm));
+    ternary::io::gguf_writer spm_gguf;
+    spm_gguf.add("tokenizer.ggml.model", {std::string("llama")});
+    ternary::io::gguf_array tokens{ternary::io::gguf_type::string, {}}, scores{ternary::io::gguf_type::f32, {}},
+        types{ternary::io::gguf_type::i32, {}};
+    for (const auto& p : spm.pieces) {
+        tokens.values.push_back({p.text});
+        scores.values.push_back({p.score});
+        types.values.push_back({std::int32_t{p.type}});
+    }
+    spm_gguf.add("tokenizer.ggml.tokens", {tokens});
+    spm_gguf.add("tokenizer.ggml.scores", {scores});
+    spm_gguf.add("tokenizer.ggml.token_type", {types});
+    spm_gguf.add("tokenizer.ggml.bos_token_id", {std::uint32_t{1}});
+    spm_gguf.add("tokenizer.ggml.unknown_token_id", {std::int32_t{0}});
+    write("spm_vocab.gguf", spm_gguf.bytes());
     ternary::io::safetensors_writer safetensors;
     safetensors.metadata("format", "pt");
     safetensors.add("model.layers.0.mlp.down_proj.weight", ternary::io::safetensors_dtype::u8, {2, 4},

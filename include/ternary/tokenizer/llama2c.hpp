@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,8 +22,8 @@ namespace ternary::inline TERNARY_ABI::tokenizer {
 
 class llama2c_tokenizer {
 public:
-    static constexpr std::size_t bos = 1;  // <s>
-    static constexpr std::size_t eos = 2;  // </s>
+    static constexpr std::size_t bos_id = 1;  // <s>
+    static constexpr std::size_t eos_id = 2;  // </s>
 
     /// Reads tokenizer.bin; vocab_size comes from the model (the file does not store it).
     static llama2c_tokenizer load(const std::string& path, std::size_t vocab_size) {
@@ -50,36 +52,78 @@ public:
             t.pieces_.emplace_back(reinterpret_cast<const char*>(piece), static_cast<std::size_t>(length));
         }
         for (std::size_t id = 0; id < vocab_size; ++id) t.ids_.emplace(t.pieces_[id], id);  // first id wins
+        t.bytes_.reserve(vocab_size);
+        for (const auto& piece : t.pieces_) t.bytes_.push_back(bytes_of_piece(piece));
         return t;
     }
 
+    /// How many pieces a tokenizer.bin holds when its records run exactly to the end of the
+    /// bytes, or 0 if they do not (the file does not store its count).
+    static std::size_t pieces_in(std::span<const std::uint8_t> bytes) {
+        if (bytes.size() < 4) return 0;
+        std::int32_t max_length = 0;
+        std::memcpy(&max_length, bytes.data(), 4);
+        if (max_length <= 0) return 0;
+        std::size_t count = 0;
+        for (std::size_t pos = 4; pos != bytes.size(); ++count) {
+            if (bytes.size() - pos < 8) return 0;
+            std::int32_t length = 0;
+            std::memcpy(&length, bytes.data() + pos + 4, 4);
+            if (length < 0 || length > max_length || bytes.size() - pos - 8 < static_cast<std::size_t>(length)) return 0;
+            pos += 8 + static_cast<std::size_t>(length);
+        }
+        return count;
+    }
+
     std::size_t vocab_size() const noexcept { return pieces_.size(); }
-    const std::string& piece(std::size_t id) const { return pieces_.at(id); }
+    std::optional<std::size_t> bos() const noexcept { return bos_id; }
+    std::optional<std::size_t> eos() const noexcept { return eos_id; }
+    const std::string& piece(std::size_t id) const {
+        check_id(id, "llama2c_tokenizer::piece");
+        return pieces_[id];
+    }
+
+    /// The bytes a token stands for: its piece, except that "<0xHH>" is the raw byte HH.
+    const std::string& token_bytes(std::size_t id) const {
+        check_id(id, "llama2c_tokenizer::token_bytes");
+        return bytes_[id];
+    }
+
+    /// <unk>, <s> and </s> (ids 0 to 2) are control tokens: the text "<s>" is not matched.
+    bool is_special(std::size_t id) const {
+        check_id(id, "llama2c_tokenizer::is_special");
+        return id <= eos_id;
+    }
+
+    /// The id of a piece, spaces as spaces.
+    std::optional<std::size_t> find(std::string_view piece_text) const {
+        const auto found = ids_.find(std::string(piece_text));
+        if (found == ids_.end()) return std::nullopt;
+        return found->second;
+    }
 
     /// The text of `token` when it follows `previous` (llama2.c's decode): after BOS a leading
     /// space is dropped; a piece "<0xHH>" stands for the raw byte HH.
     std::string decode(std::size_t previous, std::size_t token) const {
-        std::string_view p = piece(token);
-        if (previous == bos && !p.empty() && p.front() == ' ') p.remove_prefix(1);
-        if (p.size() == 6 && p.substr(0, 3) == "<0x" && p.back() == '>') {
-            const auto hex = [](char ch) -> int {
-                if (ch >= '0' && ch <= '9') return ch - '0';
-                if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-                if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-                return -1;
-            };
-            const int hi = hex(p[3]), lo = hex(p[4]);
-            if (hi >= 0 && lo >= 0) return std::string(1, static_cast<char>(hi * 16 + lo));
-        }
+        std::string_view p = token_bytes(token);
+        if (previous == bos_id && !p.empty() && p.front() == ' ') p.remove_prefix(1);
         return std::string(p);
+    }
+
+    /// The text of ids: each token's bytes, the leading space dropped from the first token and
+    /// after BOS (it is the dummy prefix encode adds), so decode(encode(s)) == s.
+    std::string decode(std::span<const std::size_t> ids) const {
+        std::string out;
+        for (std::size_t i = 0; i < ids.size(); ++i) out += decode(i == 0 ? bos_id : ids[i - 1], ids[i]);
+        return out;
     }
 
     /// Token ids of text (llama2.c's encode): BOS if asked, a dummy-prefix space piece for
     /// non-empty text, each UTF-8 character as its piece (or its bytes as "<0xHH>" pieces), then
     /// merges of the best-scoring adjacent pair until none is in the vocabulary; EOS if asked.
-    std::vector<std::size_t> encode(std::string_view text, bool add_bos, bool add_eos) const {
+    std::vector<std::size_t> encode(std::string_view text, bool add_bos, bool add_eos = false) const {
         std::vector<std::size_t> tokens;
-        if (add_bos) tokens.push_back(bos);
+        if (add_bos) tokens.push_back(bos_id);
         if (!text.empty()) tokens.push_back(id_of(" "));
         for (std::size_t i = 0; i < text.size();) {
             std::size_t length = 1;  // one UTF-8 character: a lead byte and its continuation bytes
@@ -109,11 +153,31 @@ public:
             tokens[best_index] = best_id;
             tokens.erase(tokens.begin() + static_cast<std::ptrdiff_t>(best_index) + 1);
         }
-        if (add_eos) tokens.push_back(eos);
+        if (add_eos) tokens.push_back(eos_id);
         return tokens;
     }
 
 private:
+    static std::string bytes_of_piece(const std::string& p) {
+        if (p.size() == 6 && p.starts_with("<0x") && p.back() == '>') {
+            const auto hex = [](char ch) -> int {
+                if (ch >= '0' && ch <= '9') return ch - '0';
+                if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+                if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+                return -1;
+            };
+            const int hi = hex(p[3]), lo = hex(p[4]);
+            if (hi >= 0 && lo >= 0) return std::string(1, static_cast<char>(hi * 16 + lo));
+        }
+        return p;
+    }
+
+    void check_id(std::size_t id, const char* where) const {
+        if (id >= pieces_.size()) {
+            ternary::detail::fail<value_error>(where, "token id ", id, " is not below the vocabulary size ", pieces_.size());
+        }
+    }
+
     /// The id of the piece "<0xHH>" for a byte. (llama2.c computes byte + 3, which is the same
     /// id in its files but reads past a smaller vocabulary.)
     std::size_t byte_piece(unsigned byte) const {
@@ -134,6 +198,7 @@ private:
     }
 
     std::vector<std::string> pieces_;
+    std::vector<std::string> bytes_;  // what each piece stands for in output
     std::vector<float> scores_;
     std::unordered_map<std::string, std::size_t> ids_;
 };

@@ -28,6 +28,16 @@ enum class pretokenizer : std::uint8_t {
     gpt2,    // GPT-2's regex
 };
 
+/// The regex each pre-tokenizer implements, as the files that name it write it (tiktoken's
+/// pat_str, Hugging Face tokenizer.json's Split pattern, GPT-2's encoder.py): a tokenizer.json
+/// is accepted only when its pattern is one of these, character for character.
+constexpr std::string_view pretokenizer_regex(pretokenizer kind) noexcept {
+    if (kind == pretokenizer::llama3) {
+        return R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    }
+    return R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+}
+
 namespace pretokenize_detail {
 
 /// One decoded character of the text being split.
