@@ -228,7 +228,7 @@ void chat(Model& model, const ternary::tokenizer::any_tokenizer& tokenizer, cons
         const std::size_t decoded = stats.generated > 0 ? stats.generated - 1 : 0;  // the first came with the prefill
         std::printf("\n[%zu tokens, %.1f tokens/s; prompt %zu tokens at %.1f tokens/s; context %zu/%zu%s]\n", stats.generated,
                     stats.decode_seconds > 0 ? static_cast<double>(decoded) / stats.decode_seconds : 0.0, stats.prompt_tokens,
-                    static_cast<double>(stats.prompt_tokens) / stats.prefill_seconds, position, config.seq_len,
+                    stats.prefill_seconds > 0 ? static_cast<double>(stats.prompt_tokens) / stats.prefill_seconds : 0.0, position, config.seq_len,
                     stats.ended == end::interrupted    ? "; stopped"
                     : stats.ended == end::context_full ? "; context full: /reset to start over"
                     : stats.ended == end::limit        ? "; reply cut at -n"

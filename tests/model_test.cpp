@@ -116,3 +116,115 @@ TEST_CASE("llama2.c files written back: bitllama2c-3M byte for byte, stories260K
                         ternary::bitnet::preset_config("2b4t,dim=64,hidden=64,layers=1,heads=2,kv_heads=1,vocab=8,seq=8"), 1)),
                     ternary::value_error);
 }
+
+// ---- the sampler ----
+
+namespace {
+
+using ternary::bitnet::sampler;
+using ternary::bitnet::sampler_options;
+
+/// The distribution sampler::sample should draw from, computed the obvious way the sampler
+/// avoids: a full stable sort, softmax in long double, the top-k cut, then the shortest prefix
+/// reaching top_p, renormalized. Zero outside that set.
+std::vector<long double> expected_distribution(const std::vector<float>& logits, const sampler_options& o) {
+    std::vector<std::size_t> order(logits.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return logits[a] > logits[b]; });
+    std::size_t keep = o.top_k == 0 ? order.size() : std::min(o.top_k, order.size());
+    std::vector<long double> weight(keep);
+    long double total = 0;
+    for (std::size_t i = 0; i < keep; ++i) {
+        weight[i] = std::exp((static_cast<long double>(logits[order[i]]) - logits[order[0]]) / o.temperature);
+        total += weight[i];
+    }
+    long double cumulative = 0;
+    for (std::size_t i = 0; i < keep; ++i) {
+        cumulative += weight[i];
+        if (cumulative / total >= o.top_p) {
+            keep = i + 1;
+            break;
+        }
+    }
+    long double mass = 0;
+    for (std::size_t i = 0; i < keep; ++i) mass += weight[i];
+    std::vector<long double> p(logits.size(), 0);
+    for (std::size_t i = 0; i < keep; ++i) p[order[i]] = weight[i] / mass;
+    return p;
+}
+
+/// Draws `draws` tokens: none outside the expected set, each frequency within 5 standard
+/// deviations of its expected probability.
+void check_draws(const std::vector<float>& logits, const sampler_options& o, std::size_t draws) {
+    const auto p = expected_distribution(logits, o);
+    std::vector<std::size_t> count(logits.size(), 0);
+    sampler s(o);
+    for (std::size_t i = 0; i < draws; ++i) {
+        const std::size_t id = s.sample(logits);
+        REQUIRE(id < logits.size());
+        ++count[id];
+    }
+    for (std::size_t id = 0; id < logits.size(); ++id) {
+        CAPTURE(id);
+        if (p[id] == 0) {
+            CHECK(count[id] == 0);
+            continue;
+        }
+        const double expected = static_cast<double>(p[id]);
+        const double sigma = std::sqrt(expected * (1 - expected) / static_cast<double>(draws));
+        CHECK(std::abs(static_cast<double>(count[id]) / static_cast<double>(draws) - expected) <= 5 * sigma + 1e-9);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("sampler: draws follow softmax(logits / T) restricted by top-k and top-p") {
+    const std::vector<float> logits = {0.5f, 2.0f, -1.0f, 1.5f, 1.5f, 0.0f, 3.0f, -0.5f};
+    check_draws(logits, {.temperature = 0.8f, .top_k = 0, .top_p = 1.0f, .seed = 1}, 200000);
+    check_draws(logits, {.temperature = 1.3f, .top_k = 3, .top_p = 1.0f, .seed = 2}, 200000);
+    check_draws(logits, {.temperature = 1.0f, .top_k = 0, .top_p = 0.7f, .seed = 3}, 200000);
+    check_draws(logits, {.temperature = 2.0f, .top_k = 5, .top_p = 0.8f, .seed = 4}, 200000);
+    // Ties: the smaller id is the more likely, so top-k 2 of four equal logits is ids 0 and 1.
+    check_draws({1.0f, 1.0f, 1.0f, 1.0f, -2.0f}, {.temperature = 1.0f, .top_k = 2, .top_p = 1.0f, .seed = 5}, 20000);
+    // A nucleus smaller than any token: the most likely alone (a filter dropping every token
+    // lighter than (1 - p) / (n - 1) would drop both here).
+    check_draws({0.0f, 0.0f}, {.temperature = 1.0f, .top_k = 0, .top_p = 0.1f, .seed = 6}, 1000);
+    check_draws({0.0f, 0.0f, 0.0f}, {.temperature = 0.5f, .top_k = 0, .top_p = 0.05f, .seed = 7}, 1000);
+}
+
+TEST_CASE("sampler: a Llama 3-sized vocabulary, flat and peaked, draws only from the nucleus") {
+    auto& rng = test::rng();
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (const float spread : {0.5f, 8.0f}) {  // a random-weight model's flat logits; a trained model's peaked ones
+        std::vector<float> logits(128256);
+        for (auto& l : logits) l = spread * normal(rng);
+        for (const sampler_options o : {sampler_options{.temperature = 0.7f, .top_k = 0, .top_p = 0.9f, .seed = 8},
+                                        sampler_options{.temperature = 1.0f, .top_k = 40, .top_p = 1.0f, .seed = 9},
+                                        sampler_options{.temperature = 0.7f, .top_k = 0, .top_p = 1.0f, .seed = 10}}) {
+            CAPTURE(spread);
+            CAPTURE(o.top_k);
+            CAPTURE(o.top_p);
+            const auto p = expected_distribution(logits, o);
+            sampler s(o), same(o);
+            std::size_t outside = 0, differ = 0;
+            for (int draw = 0; draw < 30; ++draw) {
+                const std::size_t id = s.sample(logits);
+                if (p[id] == 0) ++outside;
+                if (same.sample(logits) != id) ++differ;  // the same seed draws the same tokens
+            }
+            CHECK(outside == 0);
+            CHECK(differ == 0);
+        }
+    }
+}
+
+TEST_CASE("sampler: bad logits and options are refused") {
+    sampler s({.temperature = 1.0f});
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_AS(s.sample(std::vector<float>{1.0f, nan}), ternary::value_error);
+    CHECK_THROWS_AS(s.sample(std::vector<float>{-inf, 1.0f}), ternary::value_error);
+    CHECK_THROWS_AS(s.sample(std::vector<float>{}), ternary::value_error);
+    CHECK_THROWS_AS(sampler({.temperature = -1.0f}), ternary::value_error);
+    CHECK_THROWS_AS(sampler({.temperature = 1.0f, .top_p = 0.0f}), ternary::value_error);
+    CHECK(sampler({.temperature = 0.0f}).sample(std::vector<float>{0.0f, 2.0f, 2.0f}) == 1);  // greedy: the first largest
+}
