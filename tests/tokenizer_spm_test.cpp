@@ -118,6 +118,19 @@ spm_tokenizer from_proto(const pb::model& m) { return from_proto(pb::model_proto
 
 }  // namespace
 
+TEST_CASE("SentencePiece: words merge apart unless a piece spans a space") {
+    // The tiny vocabulary has no piece with "▁" after another character, so words can be
+    // merged one at a time: "c b" is ▁ c | ▁ b.
+    CHECK(from_vocab(tiny_vocab()).encode("c b", false, false) == ids{260, 263, 260, 262});
+    // With "c▁" (275, the best score) a merge crosses into the next word: ▁ c▁ b.
+    auto v = tiny_vocab();
+    v.tokens.push_back("c" + std::string(space));
+    v.scores.push_back(-0.1f);
+    v.types.push_back(pb::normal);
+    CHECK(from_vocab(v).encode("c b", false, false) == ids{260, 275, 262});
+    CHECK(from_vocab(v).encode("ab c b", false, false) == ids{267, 260, 275, 262});
+}
+
 TEST_CASE("SentencePiece: merges go by score, highest first, leftmost on ties") {
     for (const auto& t : {from_vocab(tiny_vocab()), from_proto(as_model(tiny_vocab(), true))}) {
         CHECK(t.vocab_size() == 275);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# ternary-tokenize against llama.cpp's expected Llama 3 and GPT-2 ids, one line per text.
+# ternary-tokenize against llama.cpp's expected Llama 3, GPT-2 and Llama 2 ids, one line per text.
 # usage: tokenize.sh TERNARY_TOKENIZE SHARED_DATA   (exit 77, skipped, without ../shared/data)
 set -eu
 tokenize=$1 data=$2

@@ -9,8 +9,9 @@
 //    allow_special, each stretch of text between special tokens is treated so;
 //  - the symbols start as the UTF-8 characters of that text (each byte of invalid UTF-8 a symbol
 //    of its own); the adjacent pair whose concatenation is a piece with the highest score is
-//    merged (leftmost on ties), until no pair is a piece. A priority queue of candidate pairs
-//    keeps this O(n log n);
+//    merged (leftmost on ties), until no pair is a piece. A heap of candidate pairs keeps this
+//    O(n log n), and where no piece has a "▁" after another character (Llama 2), each word
+//    is merged on its own, which gives the same pieces in linear time;
 //  - each final symbol is its piece's id; a symbol that is no piece (a character the
 //    vocabulary lacks) becomes its bytes as the byte tokens <0xHH> (byte fallback), or, without
 //    them, the unknown token (one for each run of unknown characters, as sentencepiece does).
@@ -33,7 +34,6 @@
 #include <cstring>
 #include <functional>
 #include <optional>
-#include <queue>
 #include <span>
 #include <string>
 #include <string_view>
@@ -669,6 +669,7 @@ private:
                     }
                     bytes_.push_back(std::move(text));
                     max_merged_size_ = std::max(max_merged_size_, p.size());
+                    if (has_inner_space(p)) words_apart_ = false;
                     break;
                 }
                 case spm_piece_type::byte: {
@@ -748,31 +749,71 @@ private:
         encode_normalized(normalized, ids);
     }
 
-    /// BPE by score on normalized text (see the top of this file).
+    /// Whether a piece has a "▁" after a character that is not one ("a▁b", "a▁"; not "▁▁a").
+    static bool has_inner_space(std::string_view piece) {
+        while (piece.starts_with(space_symbol)) piece.remove_prefix(space_symbol.size());
+        return piece.find(space_symbol) != std::string_view::npos;
+    }
+
+    /// BPE by score on normalized text (see the top of this file). When no mergeable piece has
+    /// a "▁" after another character (Llama 2, llama2.c: words_apart_), no merge joins a
+    /// character to a following "▁", so each word (its leading "▁"s and what follows up to the
+    /// next "▁") is merged on its own with the same result, and in linear time overall rather
+    /// than with one priority queue over the whole text.
     void encode_normalized(std::string_view text, std::vector<std::size_t>& ids) const {
-        struct symbol {
-            std::size_t begin, end;  // bytes of text; end == 0 once merged into its left neighbour
-            std::size_t prev, next;  // neighbours, or none
-            std::size_t node;        // its merge history (an index into nodes)
-        };
-        // How each symbol was formed: the first nodes are the characters; a merge adds a node
-        // with the two it joined and the piece they formed.
-        struct node {
-            std::size_t begin, end;
-            std::size_t left = none, right = none;
-            std::uint32_t id = 0;  // the piece, for merged nodes
-        };
-        struct candidate {
-            float score;
-            std::size_t left;  // the left symbol's index
-            std::size_t size;  // bytes of the pair: it is stale unless the symbols still span this
-            std::uint32_t id;  // the piece the pair forms
-            bool operator<(const candidate& o) const { return score != o.score ? score < o.score : left > o.left; }
-        };
-        std::vector<symbol> symbols;
-        std::vector<node> nodes;
-        symbols.reserve(text.size());
-        if (has_unused_) nodes.reserve(text.size());
+        merge_scratch scratch;
+        bool previous_unknown = false;  // a run of unknown characters is one unknown token
+        if (!words_apart_) {
+            encode_word(text, ids, scratch, previous_unknown);
+            return;
+        }
+        std::size_t start = 0;
+        for (std::size_t pos = 0; pos < text.size();) {
+            const bool space = text.substr(pos).starts_with(space_symbol);
+            if (space && pos > start && !text.substr(0, pos).ends_with(space_symbol)) {
+                encode_word(text.substr(start, pos - start), ids, scratch, previous_unknown);
+                start = pos;
+            }
+            pos += space ? space_symbol.size() : 1;
+        }
+        encode_word(text.substr(start), ids, scratch, previous_unknown);
+    }
+
+    /// How each symbol was formed: the first nodes are the characters; a merge adds a node
+    /// with the two it joined and the piece they formed.
+    struct merge_node {
+        std::size_t begin, end;
+        std::size_t left = none, right = none;
+        std::uint32_t id = 0;  // the piece, for merged nodes
+    };
+    struct merge_symbol {
+        std::size_t begin, end;  // bytes of text; end == 0 once merged into its left neighbour
+        std::size_t prev, next;  // neighbours, or none
+        std::size_t node;        // its merge history (an index into nodes)
+    };
+    struct merge_candidate {
+        float score;
+        std::size_t left;  // the left symbol's index
+        std::size_t size;  // bytes of the pair: it is stale unless the symbols still span this
+        std::uint32_t id;  // the piece the pair forms
+        bool operator<(const merge_candidate& o) const { return score != o.score ? score < o.score : left > o.left; }
+    };
+    /// Buffers reused from word to word.
+    struct merge_scratch {
+        std::vector<merge_symbol> symbols;
+        std::vector<merge_node> nodes;
+        std::vector<merge_candidate> queue;  // a heap
+        std::vector<std::size_t> stack;
+    };
+
+    void encode_word(std::string_view text, std::vector<std::size_t>& ids, merge_scratch& scratch, bool& previous_unknown) const {
+        if (text.empty()) return;
+        auto& symbols = scratch.symbols;
+        auto& nodes = scratch.nodes;
+        auto& queue = scratch.queue;
+        symbols.clear();
+        nodes.clear();
+        queue.clear();
         for (std::size_t pos = 0; pos < text.size();) {
             const std::size_t length = decode_utf8(text, pos).length;
             const std::size_t i = symbols.size();
@@ -781,26 +822,27 @@ private:
             pos += length;
             if (pos < text.size()) symbols.back().next = i + 1;
         }
-        std::priority_queue<candidate> queue;
         const auto add_pair = [&](std::size_t left) {
             if (left == none || symbols[left].next == none) return;
-            const symbol& l = symbols[left];
+            const merge_symbol& l = symbols[left];
             const std::size_t size = symbols[l.next].end - l.begin;
             if (size > max_merged_size_) return;
             const auto found = ids_.find(text.substr(l.begin, size));
             if (found == ids_.end()) return;
             const spm_piece_type t = types_[found->second];
             if (t != spm_piece_type::normal && t != spm_piece_type::unused) return;
-            queue.push({scores_[found->second], left, size, found->second});
+            queue.push_back({scores_[found->second], left, size, found->second});
+            std::push_heap(queue.begin(), queue.end());
         };
         for (std::size_t i = 0; i + 1 < symbols.size(); ++i) add_pair(i);
         while (!queue.empty()) {
-            const candidate c = queue.top();
-            queue.pop();
-            symbol& l = symbols[c.left];
+            std::pop_heap(queue.begin(), queue.end());
+            const merge_candidate c = queue.back();
+            queue.pop_back();
+            merge_symbol& l = symbols[c.left];
             // Symbols only grow, so the pair is unchanged exactly when it still spans c.size bytes.
             if (l.end == 0 || l.next == none || symbols[l.next].end - l.begin != c.size) continue;
-            symbol& r = symbols[l.next];
+            merge_symbol& r = symbols[l.next];
             if (has_unused_) {
                 nodes.push_back({l.begin, r.end, l.node, r.node, c.id});
                 l.node = nodes.size() - 1;
@@ -812,7 +854,6 @@ private:
             add_pair(l.prev);
             add_pair(c.left);
         }
-        bool previous_unknown = false;  // a run of unknown characters is one unknown token
         const auto emit_text = [&](std::size_t begin, std::size_t end) {
             const auto found = ids_.find(text.substr(begin, end - begin));
             if (found != ids_.end() && types_[found->second] == spm_piece_type::normal) {
@@ -827,9 +868,9 @@ private:
         };
         // Without unused pieces every merged symbol is a normal piece, found again by its text.
         const std::size_t characters = symbols.size();
-        std::vector<std::size_t> stack;
+        auto& stack = scratch.stack;
         for (std::size_t i = 0; !symbols.empty() && i != none; i = symbols[i].next) {
-            const symbol& s = symbols[i];
+            const merge_symbol& s = symbols[i];
             if (!has_unused_ || s.node < characters) {
                 emit_text(s.begin, s.end);
                 continue;
@@ -837,7 +878,7 @@ private:
             // Split unused pieces back along their merge history, leftmost part first.
             stack.assign(1, s.node);
             while (!stack.empty()) {
-                const node& nd = nodes[stack.back()];
+                const merge_node& nd = nodes[stack.back()];
                 stack.pop_back();
                 if (nd.left == none) {
                     emit_text(nd.begin, nd.end);
@@ -868,6 +909,7 @@ private:
     bool add_bos_ = true;
     bool byte_fallback_ = false;
     bool has_unused_ = false;
+    bool words_apart_ = true;  // no mergeable piece has a "▁" after another character
     std::optional<std::string> chat_template_;
 };
 
