@@ -173,6 +173,18 @@ inline bool looks_like_tiktoken(std::string_view head) {
     return true;
 }
 
+/// The tokenizer in a parsed GGUF file's metadata: tokenizer.ggml.model "gpt2" (byte-level
+/// BPE) or "llama" (SentencePiece); format_error for any other or none.
+inline any_tokenizer tokenizer_of_gguf(const io::gguf_file& gguf, const std::string& path) {
+    const io::gguf_value* model = gguf.find("tokenizer.ggml.model");
+    const std::string* name = model != nullptr ? std::get_if<std::string>(&model->value) : nullptr;
+    if (name == nullptr) ternary::detail::fail<format_error>(path.c_str(), "this GGUF file has no tokenizer (tokenizer.ggml.model)");
+    if (*name == "gpt2") return bpe_tokenizer::from_gguf(gguf, path);
+    if (*name == "llama") return spm_tokenizer::from_gguf(gguf, path);
+    ternary::detail::fail<format_error>(path.c_str(), "tokenizer.ggml.model '", *name,
+                                        "' is not supported (gpt2: byte-level BPE, llama: SentencePiece)");
+}
+
 }  // namespace detail
 
 /// The tokenizer at path, whatever its source:
@@ -195,16 +207,7 @@ inline any_tokenizer load_tokenizer(const std::string& path, std::size_t vocab_s
     const auto file = io::mapped_file::open(path);
     const std::span<const std::uint8_t> bytes = file->bytes();
     const std::string_view head(reinterpret_cast<const char*>(bytes.data()), std::min<std::size_t>(bytes.size(), 4096));
-    if (head.starts_with("GGUF")) {
-        const io::gguf_file gguf = io::gguf_file::parse(bytes, path);
-        const io::gguf_value* model = gguf.find("tokenizer.ggml.model");
-        const std::string* name = model != nullptr ? std::get_if<std::string>(&model->value) : nullptr;
-        if (name == nullptr) ternary::detail::fail<format_error>(path.c_str(), "this GGUF file has no tokenizer (tokenizer.ggml.model)");
-        if (*name == "gpt2") return bpe_tokenizer::from_gguf(gguf, path);
-        if (*name == "llama") return spm_tokenizer::from_gguf(gguf, path);
-        ternary::detail::fail<format_error>(path.c_str(), "tokenizer.ggml.model '", *name,
-                                            "' is not supported (gpt2: byte-level BPE, llama: SentencePiece)");
-    }
+    if (head.starts_with("GGUF")) return detail::tokenizer_of_gguf(io::gguf_file::parse(bytes, path), path);
     const std::size_t first = head.find_first_not_of(" \t\r\n");
     if (first != std::string_view::npos && head[first] == '{') {
         return bpe_tokenizer::load_hf_json(path);
@@ -235,7 +238,7 @@ inline std::optional<any_tokenizer> tokenizer_of_model(const std::string& model_
     if (bytes.size() < 4 || std::memcmp(bytes.data(), "GGUF", 4) != 0) return std::nullopt;
     const io::gguf_file gguf = io::gguf_file::parse(bytes, model_path);
     if (gguf.find("tokenizer.ggml.model") == nullptr) return std::nullopt;
-    return load_tokenizer(model_path);
+    return detail::tokenizer_of_gguf(gguf, model_path);  // parsed once
 }
 
 /// Turns ids into text as they arrive, for printing while generating:
