@@ -117,6 +117,33 @@ TEST_CASE("llama2.c files written back: bitllama2c-3M byte for byte, stories260K
                     ternary::value_error);
 }
 
+TEST_CASE("a model's logits are bit-identical for any number of threads") {
+    // Big enough that the products, the per-token work and the attention all run on the pool
+    // (each above its threshold), with the int8 head and with the f32 one.
+    const auto config = ternary::bitnet::preset_config("2b4t,dim=256,hidden=512,layers=2,heads=8,kv_heads=2,vocab=300,seq=64");
+    const std::size_t original = ternary::threads();
+    for (bool int8_head : {false, true}) {
+        CAPTURE(int8_head);
+        std::vector<float> reference;
+        for (std::size_t threads : {1u, 2u, 3u}) {
+            CAPTURE(threads);
+            ternary::set_threads(threads);
+            auto model = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 5);
+            if (int8_head) model.use_int8_head();
+            std::vector<std::size_t> prompt(40);
+            for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = (i * 37 + 11) % config.vocab_size;
+            std::vector<float> logits;
+            const auto append = [&](std::span<const float> v) { logits.insert(logits.end(), v.begin(), v.end()); };
+            append(model.forward(std::span<const std::size_t>(prompt), 0, true));
+            append(model.forward(7, prompt.size()));
+            append(model.forward(123, prompt.size() + 1));
+            if (threads == 1) reference = logits;
+            CHECK(logits == reference);
+        }
+    }
+    ternary::set_threads(original);
+}
+
 // ---- the sampler ----
 
 namespace {

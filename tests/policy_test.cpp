@@ -2,10 +2,12 @@
 // dot products bit-identical on random data, ragged shapes, row ranges and worst cases.
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "support.hpp"
@@ -185,21 +187,74 @@ TEST_CASE("results are bit-identical for any number of threads") {
     CHECK_THROWS_AS(ternary::set_threads(0), ternary::error);
 }
 
-TEST_CASE("the thread pool runs every part once, rethrows failures and allows nesting") {
+TEST_CASE("the thread pool runs every task once, rethrows failures and allows nesting") {
     ternary::thread_pool pool(4);
-    for (int round = 0; round < 200; ++round) {  // many back-to-back calls: no lost wake-ups
-        std::vector<int> hits(4, 0);
-        pool.run(4, [&](std::size_t part) { ++hits[part]; });
-        CHECK(hits == std::vector<int>{1, 1, 1, 1});
+    for (std::size_t tasks : {2u, 3u, 4u, 7u, 100u, 70000u}) {  // fewer, as many and more tasks than threads
+        CAPTURE(tasks);
+        for (int round = 0; round < 50; ++round) {  // many back-to-back calls: no lost wake-ups
+            std::vector<std::atomic<int>> hits(tasks);
+            pool.run(tasks, [&](std::size_t task) { hits[task].fetch_add(1); });
+            bool once = true;
+            for (auto& h : hits) once = once && h.load() == 1;
+            CHECK(once);
+        }
     }
-    std::vector<int> two(4, 0);
-    pool.run(2, [&](std::size_t part) { ++two[part]; });
-    CHECK(two == std::vector<int>{1, 1, 0, 0});
-    CHECK_THROWS_WITH(pool.run(4, [](std::size_t part) { if (part == 2) throw std::runtime_error("part 2 failed"); }),
-                      "part 2 failed");
+    std::vector<int> ranges(10, 0);
+    pool.run_ranges(10, 3, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) ranges[i] += static_cast<int>(end - begin);
+    });
+    CHECK(ranges == std::vector<int>{3, 3, 3, 3, 3, 3, 3, 3, 3, 1});
+    std::atomic<int> ran{0};
+    CHECK_THROWS_WITH(pool.run(40, [&](std::size_t task) {
+        ++ran;
+        if (task == 2) throw std::runtime_error("task 2 failed");
+    }), "task 2 failed");
+    CHECK(ran == 40);  // the other tasks still ran
     std::atomic<int> inner{0};
     pool.run(3, [&](std::size_t) { pool.run(3, [&](std::size_t) { ++inner; }); });
     CHECK(inner == 9);
+}
+
+TEST_CASE("a stalled thread holds back only its own task: the others take the rest") {
+    // Task 0 stalls until every other task is done. With a fixed split the stalled thread's
+    // share would wait for it (here: until the deadline); with tasks claimed as threads become
+    // free, the other threads run all 99 while it waits.
+    for (std::size_t threads : {2u, 3u}) {
+        CAPTURE(threads);
+        ternary::thread_pool pool(threads);
+        constexpr std::size_t tasks = 100;
+        std::atomic<std::size_t> done{0};
+        bool others_finished_first = false;
+        pool.run(tasks, [&](std::size_t task) {
+            if (task == 0) {
+                const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+                while (done.load() < tasks - 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+                others_finished_first = done.load() == tasks - 1;
+            } else {
+                std::this_thread::sleep_for(std::chrono::microseconds(50));
+            }
+            ++done;
+        });
+        CHECK(others_finished_first);
+        CHECK(done == tasks);
+    }
+}
+
+TEST_CASE("the thread pool under sleeping workers and racing callers") {
+    ternary::thread_pool pool(3);
+    std::atomic<long> total{0};
+    // Calls far apart (the workers fall asleep in between) and calls from two threads at once.
+    for (int round = 0; round < 3; ++round) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        pool.run(5, [&](std::size_t task) { total += static_cast<long>(task); });
+    }
+    CHECK(total == 30);
+    std::thread other([&] {
+        for (int round = 0; round < 200; ++round) pool.run(8, [&](std::size_t) { ++total; });
+    });
+    for (int round = 0; round < 200; ++round) pool.run(8, [&](std::size_t) { ++total; });
+    other.join();
+    CHECK(total == 30 + 2 * 200 * 8);
 }
 
 TEST_CASE_TEMPLATE("GEMM over several row blocks with a remainder of tokens", P, two_bit, base3) {

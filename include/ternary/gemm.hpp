@@ -57,38 +57,40 @@ inline constexpr std::size_t parallel_threshold = std::size_t{1} << 20;
 /// Rows are handed out in multiples of this (the kernels' row tiles).
 inline constexpr std::size_t row_quantum = 8;
 
-/// Rows [begin, end) of part `part` of `parts`: a fixed split, so results never depend on timing.
-inline std::pair<std::size_t, std::size_t> row_range(std::size_t rows, std::size_t parts, std::size_t part) {
-    const auto boundary = [&](std::size_t p) {
-        return p == parts ? rows : std::min(rows, rows * p / parts / row_quantum * row_quantum);
-    };
-    return {boundary(part), boundary(part + 1)};
+/// Rows per task when `rows` rows of `row_bytes` bytes each are shared by `threads` threads:
+/// about 16 tasks per thread, so that a thread the host deschedules holds back a sixteenth of
+/// its share (the others take the rest), but at least 32 KiB of weights, so that claiming a
+/// task costs little against running it. Always a multiple of row_quantum.
+inline std::size_t rows_per_task(std::size_t rows, std::size_t row_bytes, std::size_t threads) {
+    const std::size_t by_count = rows / (threads * 16);
+    const std::size_t by_bytes = (std::size_t{32} << 10) / std::max<std::size_t>(row_bytes, 1);
+    const std::size_t n = std::max({by_count, by_bytes, row_quantum});
+    return (n + row_quantum - 1) / row_quantum * row_quantum;
 }
 
 /// All rows' block dot products on the default thread pool: the activations are prepared once
-/// (each thread a slice of the tokens), then each thread computes a fixed range of rows, all
-/// reading the same preparation.
+/// (each thread a slice of the tokens), then threads claim ranges of rows, all reading the same
+/// preparation. A row's dots are the same whichever thread computes them.
 template <class Policy, packing P>
 void parallel_block_dots(const ternary_matrix_view<P>& w, const activation_batch_view& x, std::size_t block_cols,
                          std::int32_t* out) {
     thread_pool& pool = default_pool();
     const std::size_t macs = w.rows() * w.cols() * x.tokens();
-    const std::size_t parts =
-        macs < parallel_threshold ? 1 : std::min(pool.size(), (w.rows() + row_quantum - 1) / row_quantum);
+    const std::size_t threads = macs < parallel_threshold ? 1 : pool.size();
 
     const std::size_t bytes = Policy::prepared_bytes(w, x, block_cols);
     std::int8_t* planes = per_thread_scratch<std::int8_t>(bytes);
     const std::size_t per_token = bytes / x.tokens();
-    const std::size_t preparers = std::min(parts, x.tokens());
+    const std::size_t preparers = std::min(threads, x.tokens());
     pool.run(preparers, [&](std::size_t part) {
         const std::size_t first = x.tokens() * part / preparers, last = x.tokens() * (part + 1) / preparers;
         if (first < last) Policy::prepare(w, x.tokens(first, last - first), block_cols, planes + first * per_token);
     });
     const simd::prepared_activations prepared{x, bytes == 0 ? nullptr : planes, per_token};
 
-    pool.run(parts, [&](std::size_t part) {
-        const auto [begin, end] = row_range(w.rows(), parts, part);
-        if (begin < end) Policy::block_dots_prepared(w, prepared, block_cols, begin, end, out);
+    const std::size_t grain = threads == 1 ? w.rows() : rows_per_task(w.rows(), P::storage_bytes(1, w.cols()), threads);
+    pool.run_ranges(w.rows(), grain, [&](std::size_t begin, std::size_t end) {
+        Policy::block_dots_prepared(w, prepared, block_cols, begin, end, out);
     });
 }
 

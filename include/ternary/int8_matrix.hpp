@@ -349,18 +349,15 @@ void check_int8_operands(const char* where, std::size_t out_size, const int8_mat
     }
 }
 
-/// All rows' dots into out, on the default pool: each thread a fixed range of rows (the same
-/// split as the ternary products), then finish(begin, end) on the same thread for its rows.
+/// All rows' dots into out, on the default pool: threads claim ranges of rows (as in the
+/// ternary products), then finish(begin, end) on the same thread for those rows.
 template <class Finish>
 void int8_parallel_dots(int8_kernel_fn kernel, const int8_matrix& w, const activation_batch_view& x,
                         std::int32_t* out, Finish&& finish) {
     thread_pool& pool = default_pool();
-    const std::size_t parts = w.rows() * w.cols() < parallel_threshold
-                                  ? 1
-                                  : std::min(pool.size(), (w.rows() + row_quantum - 1) / row_quantum);
-    pool.run(parts, [&](std::size_t part) {
-        const auto [begin, end] = row_range(w.rows(), parts, part);
-        if (begin == end) return;
+    const bool parallel = w.rows() * w.cols() >= parallel_threshold && pool.size() > 1;
+    const std::size_t grain = parallel ? rows_per_task(w.rows(), w.row_stride(), pool.size()) : w.rows();
+    pool.run_ranges(w.rows(), grain, [&](std::size_t begin, std::size_t end) {
         kernel(w.bytes().data(), w.row_stride(), w.cols(), w.row_sums().data(), begin, end, x.data(), out);
         finish(begin, end);
     });

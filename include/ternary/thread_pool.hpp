@@ -1,14 +1,19 @@
 #pragma once
-// A persistent thread pool for the products: threads are created once, a call hands out work
-// without allocating, and workers spin briefly before sleeping so that back-to-back GEMVs
-// (a model's decode step) do not pay a wake-up each.
+// A persistent thread pool for the products and the model: threads are created once, a call
+// hands out work without allocating, and idle workers spin briefly before sleeping so that
+// back-to-back products (a model's decode step) do not pay a wake-up each.
 //
-// Work is split statically (part p of n always covers the same rows), and every row's result
-// is computed by one thread in exact integers, so results are bit-identical for any count.
+// A call is a list of tasks that threads *claim* one at a time as they become free, the calling
+// thread among them. A thread the host deschedules (another process wants its core) then holds
+// back only the task it is on: the others take the rest, and the caller never waits for a
+// worker that has not started. Which thread runs a task never changes what the task computes
+// (each output is written by exactly one task, in exact integers or in a fixed order), so
+// results are bit-identical for any thread count and any timing.
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -16,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "config.hpp"
@@ -27,69 +33,90 @@ class thread_pool {
 public:
     /// A pool of `threads` threads in all, the calling thread included (threads - 1 workers).
     explicit thread_pool(std::size_t threads) : threads_(std::max<std::size_t>(threads, 1)) {
-        for (std::size_t w = 1; w < threads_; ++w) workers_.emplace_back([this, w] { work(w); });
+        for (std::size_t w = 1; w < threads_; ++w) workers_.emplace_back([this] { work(); });
     }
     thread_pool(const thread_pool&) = delete;
     thread_pool& operator=(const thread_pool&) = delete;
     ~thread_pool() {
         stopping_.store(true);
-        generation_.fetch_add(1);
-        generation_.notify_all();
+        publish(0);
         for (auto& t : workers_) t.join();
     }
 
     std::size_t size() const noexcept { return threads_; }
 
-    /// Runs f(part) for every part in [0, parts) (parts <= size()), part 0 on the calling thread,
-    /// and returns when all are done. An exception from any part is rethrown here. Calls from
-    /// several threads are serialized; a call from inside a part runs all parts inline.
+    /// Runs f(task) for every task in [0, tasks), claimed by whichever thread is free (the
+    /// caller included), and returns when all are done. An exception from any task is rethrown
+    /// here (the other tasks still run). Calls from several threads are serialized; a call
+    /// from inside a task runs all its tasks inline, on that thread.
     template <class F>
-    void run(std::size_t parts, F&& f) {
-        parts = std::min(parts, threads_);
-        if (parts <= 1 || inside_a_part()) {
-            for (std::size_t p = 0; p < parts; ++p) f(p);
+    void run(std::size_t tasks, F&& f) {
+        if (tasks == 0) return;
+        if (tasks == 1 || threads_ == 1 || inside_a_task()) {
+            for (std::size_t t = 0; t < tasks; ++t) f(t);
             return;
         }
         std::lock_guard<std::mutex> lock(call_mutex_);
-        job_ = {[](void* fn, std::size_t part) { (*static_cast<std::remove_reference_t<F>*>(fn))(part); },
-                static_cast<void*>(&f), parts};
+        // More tasks than a claim word counts are claimed in equal groups.
+        const std::size_t per_claim = (tasks + max_claims - 1) / max_claims;
+        job_ = {[](void* fn, std::size_t task) { (*static_cast<std::remove_reference_t<F>*>(fn))(task); },
+                static_cast<void*>(&f), tasks, per_claim};
         failure_ = nullptr;
-        // Every worker acknowledges every call, even one with no part to run, so that when
-        // run() returns no worker can still be reading job_.
-        pending_.store(threads_ - 1);
-        generation_.fetch_add(1, std::memory_order_release);
-        generation_.notify_all();
-        run_part(0);
-        // Wait for the workers: spin first (their parts end about when ours does), then sleep.
-        wait_until(pending_, [](std::size_t left) { return left == 0; });
+        const auto claims = static_cast<std::uint32_t>((tasks + per_claim - 1) / per_claim);
+        done_.store(0);
+        caller_waiting_.store(false);
+        publish(claims);
+        claim_all(work_.load());
+        // The tasks other threads claimed: spin a little (they end about when ours did), then
+        // sleep, which also frees this core for a worker the host had put aside.
+        const auto deadline = std::chrono::steady_clock::now() + caller_spin;
+        for (std::size_t spin = 0; done_.load(std::memory_order_acquire) != claims; ++spin) {
+            if (spin % 64 == 63 && std::chrono::steady_clock::now() > deadline) {
+                std::unique_lock<std::mutex> sleep(sleep_mutex_);
+                caller_waiting_.store(true);
+                done_changed_.wait(sleep, [&] { return done_.load() == claims; });
+            } else {
+                cpu_relax();
+            }
+        }
         if (failure_) std::rethrow_exception(failure_);
+    }
+
+    /// Runs f(begin, end) over [0, count) cut into ranges of `grain` (the last one shorter),
+    /// each range a task as in run().
+    template <class F>
+    void run_ranges(std::size_t count, std::size_t grain, F&& f) {
+        grain = std::max<std::size_t>(grain, 1);
+        run((count + grain - 1) / grain, [&](std::size_t task) {
+            const std::size_t begin = task * grain;
+            f(begin, std::min(count, begin + grain));
+        });
     }
 
 private:
     struct job {
         void (*call)(void*, std::size_t) = nullptr;
         void* fn = nullptr;
-        std::size_t parts = 0;
+        std::size_t tasks = 0;
+        std::size_t per_claim = 1;
     };
-    /// How long a waiting thread polls before it sleeps. Waking a sleeping thread costs tens of
-    /// microseconds (more in a VM), as much as a whole GEMV; consecutive products (a model's
-    /// layers) come closer together than this, so their threads never sleep in between.
-    static constexpr std::chrono::microseconds spin_time{1000};
 
-    /// Returns once done(value) holds: polls for spin_time, then sleeps until value changes.
-    template <class T, class Done>
-    static void wait_until(const std::atomic<T>& value, Done done) {
-        const auto deadline = std::chrono::steady_clock::now() + spin_time;
-        for (std::size_t spin = 0;; ++spin) {
-            const T now = value.load(std::memory_order_acquire);
-            if (done(now)) return;
-            if (spin % 256 == 255 && std::chrono::steady_clock::now() > deadline) {
-                value.wait(now, std::memory_order_acquire);
-            } else {
-                cpu_relax();
-            }
-        }
-    }
+    // The claim word: [call number : 32 | claims : 16 | next claim : 16]. A thread claims by
+    // compare-and-swap, so a worker that slept through a call can never claim from the next
+    // one by mistake, and it reads job_ only after a successful claim (the call cannot return
+    // before that claim is done, so job_ is stable while it is read).
+    static constexpr std::size_t max_claims = 0xffff;
+    static std::uint64_t claims_of(std::uint64_t word) { return (word >> 16) & 0xffff; }
+    static std::uint64_t next_of(std::uint64_t word) { return word & 0xffff; }
+
+    /// How long idle workers poll for the next call before they sleep. Waking a sleeping
+    /// thread costs tens of microseconds (more in a VM), as much as a whole GEMV; consecutive
+    /// products (a model's layers) come closer together than this.
+    static constexpr std::chrono::microseconds worker_spin{1000};
+    /// How long the caller polls for the tasks other threads still run before it sleeps. Short:
+    /// a task lasts microseconds, so a longer wait means its thread was descheduled, and a
+    /// sleeping caller lets the host run that thread on this core.
+    static constexpr std::chrono::microseconds caller_spin{50};
 
     static void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -99,30 +126,72 @@ private:
 #endif
     }
 
-    static bool& inside_a_part() {
+    static bool& inside_a_task() {
         thread_local bool inside = false;
         return inside;
     }
 
-    void run_part(std::size_t part) {
-        inside_a_part() = true;
-        try {
-            job_.call(job_.fn, part);
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(failure_mutex_);
-            if (!failure_) failure_ = std::current_exception();
+    /// Starts a new call with `claims` claims (0: none, to wake the workers when stopping).
+    void publish(std::uint32_t claims) {
+        const std::uint64_t call = (work_.load() >> 32) + 1;
+        work_.store((call << 32) | (std::uint64_t{claims} << 16));
+        // A worker counts itself a sleeper before it checks work_ a last time, and this reads
+        // sleepers_ after the store (both sequentially consistent): either it sees the new
+        // call, or it is counted here and woken.
+        if (sleepers_.load() > 0) {
+            { std::lock_guard<std::mutex> sleep(sleep_mutex_); }
+            work_published_.notify_all();
         }
-        inside_a_part() = false;
     }
 
-    void work(std::size_t worker) {
+    /// Claims and runs tasks of the call whose claim word was `word` until none is left;
+    /// returns the last claim word seen.
+    std::uint64_t claim_all(std::uint64_t word) {
+        while (next_of(word) < claims_of(word)) {
+            if (!work_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel)) continue;
+            run_claim(static_cast<std::size_t>(next_of(word)), static_cast<std::uint32_t>(claims_of(word)));
+            word = work_.load(std::memory_order_acquire);
+        }
+        return word;
+    }
+
+    void run_claim(std::size_t claim, std::uint32_t claims) {
+        inside_a_task() = true;
+        const std::size_t first = claim * job_.per_claim, last = std::min(job_.tasks, first + job_.per_claim);
+        for (std::size_t task = first; task < last; ++task) {
+            try {
+                job_.call(job_.fn, task);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(failure_mutex_);
+                if (!failure_) failure_ = std::current_exception();
+            }
+        }
+        inside_a_task() = false;
+        if (done_.fetch_add(1) + 1 == claims && caller_waiting_.load()) {
+            { std::lock_guard<std::mutex> sleep(sleep_mutex_); }
+            done_changed_.notify_one();
+        }
+    }
+
+    void work() {
+        // The word the pool started with, not the word now: a worker that starts late must
+        // still see the calls (or the stop) published before it ran.
         std::uint64_t seen = 0;
         for (;;) {
-            wait_until(generation_, [seen](std::uint64_t g) { return g != seen; });
-            seen = generation_.load(std::memory_order_acquire);
+            // Wait for a new call: poll for worker_spin, then sleep until published.
+            const auto deadline = std::chrono::steady_clock::now() + worker_spin;
+            for (std::size_t spin = 0; work_.load(std::memory_order_acquire) == seen; ++spin) {
+                if (spin % 256 == 255 && std::chrono::steady_clock::now() > deadline) {
+                    std::unique_lock<std::mutex> sleep(sleep_mutex_);
+                    sleepers_.fetch_add(1);
+                    work_published_.wait(sleep, [&] { return work_.load() != seen; });
+                    sleepers_.fetch_sub(1);
+                } else {
+                    cpu_relax();
+                }
+            }
             if (stopping_.load()) return;
-            if (worker < job_.parts) run_part(worker);
-            if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+            seen = claim_all(work_.load(std::memory_order_acquire));
         }
     }
 
@@ -132,8 +201,14 @@ private:
     std::mutex failure_mutex_;
     job job_;
     std::exception_ptr failure_;
-    std::atomic<std::uint64_t> generation_{0};
-    std::atomic<std::size_t> pending_{0};
+    std::atomic<std::uint64_t> work_{0};    // the claim word (above)
+    std::atomic<std::uint32_t> done_{0};    // claims of the current call finished
+    // Sleeping (after the spinning) goes through a mutex and condition variables: the slow
+    // path, so plain and portable beats clever.
+    std::mutex sleep_mutex_;
+    std::condition_variable work_published_, done_changed_;
+    std::atomic<bool> caller_waiting_{false};
+    std::atomic<std::uint32_t> sleepers_{0};  // workers asleep or about to sleep
     std::atomic<bool> stopping_{false};
 };
 

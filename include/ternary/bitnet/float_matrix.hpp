@@ -246,14 +246,12 @@ public:
             }
             tokens = copy.data();
         }
-        thread_pool& pool = default_pool();
+        // Threads claim blocks of rows small enough to stay in L2 while every token reads them;
+        // each token's dot products are computed the same way whatever the number of tokens.
+        constexpr std::size_t block = 64;
         const std::size_t work = rows_ * cols_ * std::max<std::size_t>(x.rows(), 1);
-        const std::size_t parts = work < (std::size_t{1} << 18) ? 1 : std::min(pool.size(), rows_);
-        pool.run(parts, [&](std::size_t part) {
-            const std::size_t begin = rows_ * part / parts, end = rows_ * (part + 1) / parts;
-            // Blocks of rows small enough to stay in L2 while every token reads them; each
-            // token's dot products are computed the same way whatever the number of tokens.
-            constexpr std::size_t block = 64;
+        const std::size_t grain = work < (std::size_t{1} << 18) ? rows_ : block;
+        default_pool().run_ranges(rows_, grain, [&](std::size_t begin, std::size_t end) {
             float results[block];
             for (std::size_t first = begin; first < end; first += block) {
                 const std::size_t n = std::min(block, end - first);

@@ -271,9 +271,9 @@ private:
     template <class F>
     static void for_tokens(std::size_t n, std::size_t width, F&& f) {
         thread_pool& pool = default_pool();
-        const std::size_t parts = n < 2 || n * width < (std::size_t{1} << 14) ? 1 : std::min(pool.size(), n);
-        pool.run(parts, [&](std::size_t part) {
-            for (std::size_t t = n * part / parts; t < n * (part + 1) / parts; ++t) f(t);
+        const std::size_t grain = n * width < (std::size_t{1} << 14) ? n : std::max<std::size_t>(1, n / (4 * pool.size()));
+        pool.run_ranges(n, grain, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t t = begin; t < end; ++t) f(t);
         });
     }
 
@@ -349,12 +349,9 @@ private:
         };
         // Threads pay off once the heads read enough cached positions.
         const std::size_t tasks = n * c.n_heads, work = tasks * (pos + n) * head_dim;
-        thread_pool& pool = default_pool();
-        const std::size_t parts = work < (std::size_t{1} << 16) ? 1 : std::min(pool.size(), tasks);
-        pool.run(parts, [&](std::size_t part) {
-            for (std::size_t task = tasks * part / parts; task < tasks * (part + 1) / parts; ++task) {
-                one_head(task / c.n_heads, task % c.n_heads);
-            }
+        const std::size_t grain = work < (std::size_t{1} << 16) ? tasks : 1;
+        default_pool().run_ranges(tasks, grain, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t task = begin; task < end; ++task) one_head(task / c.n_heads, task % c.n_heads);
         });
     }
 
