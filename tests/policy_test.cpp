@@ -255,6 +255,13 @@ TEST_CASE("the thread pool under sleeping workers and racing callers") {
     for (int round = 0; round < 200; ++round) pool.run(8, [&](std::size_t) { ++total; });
     other.join();
     CHECK(total == 30 + 2 * 200 * 8);
+    // A pool stopped right after a call, while its worker may still be looking for a task
+    // (it once took the stop for a call already seen and waited forever).
+    for (int round = 0; round < 300; ++round) {
+        ternary::thread_pool short_lived(2);
+        short_lived.run(2, [&](std::size_t) { ++total; });
+    }
+    CHECK(total == 30 + 2 * 200 * 8 + 600);
 }
 
 TEST_CASE_TEMPLATE("GEMM over several row blocks with a remainder of tokens", P, two_bit, base3) {

@@ -202,8 +202,10 @@ private:
 // the vector operations of the ternary policy compiled for the same instruction set.
 //
 // Tiles and prefetch, measured on the 2B4T head (128256 x 2560, 328 MB, one thread, Zen 5):
-// AVX-512 streams about 40 GB/s with 8-row tiles and the hardware prefetcher alone (software
-// prefetch of the next tile cut it to 33-35); the 32-byte kernels reach only 16-20 GB/s
+// AVX-512 takes 8-row tiles and prefetches the next tile into L2 (prefetcht1): 20-23 GB/s
+// against 15-17 with the hardware prefetcher alone, alternated in one run on a host that
+// read 26 GB/s (2 threads: 31-32 against 27-29). An earlier, quieter host streamed 40 GB/s
+// without prefetch, and prefetching into L1 (prefetcht0) cut that to 33-35. The 32-byte kernels reach only 16-20 GB/s
 // without software prefetch, and 32-35 with one row per tile and the next row prefetched
 // (28-30 with 2 or 4 rows). The NEON kernels prefetch one 4-row tile ahead, as the ternary
 // kernels do (not measured: no AArch64 hardware here).
@@ -214,7 +216,7 @@ TERNARY_TARGET_BEGIN("avx512f,avx512bw,avx512vnni")
 namespace simd::avx512vnni_int8 {
 struct ops : avx512vnni_kernel::ops {
     static constexpr std::size_t rows_per_tile = 8;
-    static constexpr bool prefetch = false;
+    static constexpr bool prefetch = true;
     static constexpr std::int32_t activation_offset = 128;
     using act = vec;  // x + 128 as unsigned bytes
     static act activations(const std::int8_t* x) { return _mm512_xor_si512(load(x), bytes(0x80)); }

@@ -38,6 +38,8 @@ public:
     std::size_t rows() const noexcept { return weights_.rows(); }
     std::size_t cols() const noexcept { return weights_.cols(); }
     const float_matrix& weights() const noexcept { return weights_; }
+    /// The bytes a forward pass reads: the weights as stored.
+    std::size_t weight_bytes() const noexcept { return weights_.stored_bytes(); }
 
     /// out = W x for each token: out is tokens x rows, x tokens x cols.
     void forward(matrix_view<float> out, matrix_view<const float> x) const { weights_.multiply(out, x); }
@@ -60,6 +62,8 @@ public:
     std::size_t cols() const noexcept { return weights_ ? weights_->cols() : 0; }
     const ternary_matrix<P>& weights() const noexcept { return *weights_; }
     bool normalizes_input() const noexcept { return normalize_input_; }
+    /// The bytes a forward pass reads: the packed trits (the scales are a rounding error).
+    std::size_t weight_bytes() const noexcept { return weights_ ? weights_->bytes().size() : 0; }
 
     /// out = W x for each token: absmax-quantize each token of x to int8, exact ternary
     /// products, one float rescale. out is tokens x rows, x tokens x cols. Uses scratch held by

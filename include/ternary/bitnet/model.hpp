@@ -103,6 +103,20 @@ public:
     }
     bool has_int8_head() const noexcept { return int8_head_.has_value(); }
 
+    /// The bytes of weights one decoded token reads: every linear, the head as it is used (the
+    /// int8 copy, or as stored) and one embedding row. Decoding streams them all from memory
+    /// once per token, so this over the read bandwidth bounds the decoding speed.
+    std::size_t weight_bytes_per_token() const {
+        std::size_t bytes = 0;
+        for (const layer_weights<Linear>& w : weights_.layers) {
+            for (const Linear* l : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) bytes += l->weight_bytes();
+        }
+        const float_matrix& e = weights_.token_embedding;
+        bytes += e.stored_bytes() / e.rows();
+        bytes += int8_head_ ? int8_head_->bytes().size() + int8_head_->scales().size_bytes() : head().stored_bytes();
+        return bytes;
+    }
+
     /// Runs token at position pos (0, 1, 2, ... in order: the KV cache holds the earlier ones)
     /// and returns the logits of the next token.
     std::span<const float> forward(std::size_t token, std::size_t pos) { return forward(std::span(&token, 1), pos); }

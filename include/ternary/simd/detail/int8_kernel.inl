@@ -31,9 +31,9 @@ TERNARY_ALWAYS_INLINE void int8_tile(const std::int8_t* w, std::size_t stride, s
         for (std::size_t r = 0; r < R; ++r) {
             const std::int8_t* src = w + r * stride + c * ops::width;
             // The same bytes of the row R rows further on, which the next tile reads (the
-            // rows are consecutive, so this walks the matrix one tile ahead). A prefetch never
-            // faults, past the last row included.
-            if constexpr (ops::prefetch) __builtin_prefetch(src + R * stride);
+            // rows are consecutive, so this walks the matrix one tile ahead), into L2
+            // (prefetcht1). A prefetch never faults, past the last row included.
+            if constexpr (ops::prefetch) __builtin_prefetch(src + R * stride, 0, 2);
             acc[r] = ops::multiply_add(acc[r], a, ops::load(src));
         }
     }

@@ -1,0 +1,332 @@
+// ternary-model-bench: a whole model's speed, end to end, against the limits measured in the
+// same run: prefill against the speed of the very GEMMs it runs (its linears over a batch of
+// the same tokens, alone), decode against the machine's read bandwidth (a decoded token reads
+// every weight once). Then the same 2-thread decode, and a 2-thread 4096 x 4096 GEMV, while a
+// busy-looping process of normal priority (started and stopped here) takes a core, as on a
+// laptop or a shared server. One JSON object per line.
+//
+// Default model: the BitNet b1.58 2B4T shapes with random weights, built in memory, with the
+// int8 head (--f16-head keeps the f16 one). --model FILE loads any checkpoint instead.
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ternary/bitnet/random_model.hpp>
+#include <ternary/io/load.hpp>
+#include <ternary/ternary.hpp>
+
+#include "native_reference.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point start) {
+    return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+struct options {
+    bool quick = false;
+    bool f16_head = false;
+    std::string model;   // empty: the 2b4t preset, random weights
+    std::string preset = "2b4t";
+};
+
+/// A busy-looping child process of normal priority, for as long as this object lives: the
+/// "other program" that takes one of the machine's cores.
+class competitor {
+public:
+    competitor() {
+        pid_ = fork();
+        if (pid_ == 0) {
+            for (volatile std::uint64_t i = 0;; i = i + 1) {
+            }
+        }
+        if (pid_ < 0) std::perror("fork");
+        // Let the scheduler see it running before anything is measured.
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ~competitor() {
+        if (pid_ > 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+    competitor(const competitor&) = delete;
+    competitor& operator=(const competitor&) = delete;
+
+private:
+    pid_t pid_ = -1;
+};
+
+/// Read bandwidth in GB/s with `threads` threads summing a 1 GiB buffer: the median of 5 passes.
+double read_bandwidth(std::size_t threads) {
+    static std::vector<std::uint64_t> buffer(std::size_t{1} << 27, 1);  // 1 GiB, touched once
+    ternary::thread_pool pool(threads);
+    std::vector<std::uint64_t> sums(threads);
+    std::vector<double> passes;
+    for (int pass = 0; pass < 5; ++pass) {
+        const auto start = clock_type::now();
+        pool.run(threads, [&](std::size_t part) {
+            const std::size_t n = buffer.size() / threads;
+            sums[part] = bench::sum_words(buffer.data() + part * n, n);
+        });
+        passes.push_back(static_cast<double>(buffer.size() * 8) / seconds_since(start) / 1e9);
+    }
+    if (sums[0] == 0) std::puts("impossible");  // keep the sums alive
+    std::sort(passes.begin(), passes.end());
+    return passes[passes.size() / 2];
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+double quantile(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
+}
+
+/// The prompt of n tokens the runs use: fixed ids spread over the vocabulary.
+std::vector<std::size_t> prompt_of(std::size_t n, std::size_t vocab_size) {
+    std::vector<std::size_t> ids(n);
+    for (std::size_t i = 0; i < n; ++i) ids[i] = (1 + i * 7919) % vocab_size;
+    return ids;
+}
+
+/// Seconds the model's linears take over a batch of `tokens` tokens, alone: each ternary layer's
+/// GEMM once, on one activation batch quantized beforehand (the median of 3 passes). Prefill
+/// runs these same GEMMs and everything else besides, so tokens over this is its bound.
+template <class Model>
+double gemm_seconds(const Model& model, std::size_t tokens) {
+    const auto& c = model.config();
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const auto batch_of = [&](std::size_t cols) {
+        std::vector<float> x(tokens * cols);
+        for (float& v : x) v = normal(rng);
+        return ternary::quantize(ternary::matrix_view<const float>::row_major(x.data(), tokens, cols));
+    };
+    const auto x_dim = batch_of(c.dim), x_hidden = batch_of(c.hidden_dim);
+    std::vector<float> out(tokens * std::max(c.dim, c.hidden_dim));
+    std::vector<double> passes;
+    for (int pass = 0; pass < 3; ++pass) {
+        const auto start = clock_type::now();
+        for (const auto& w : model.weights().layers) {
+            for (const auto* l : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) {
+                const auto& x = l->cols() == c.dim ? x_dim : x_hidden;
+                ternary::gemm(ternary::matrix_view<float>::row_major(out.data(), tokens, l->rows()), l->weights(), x);
+            }
+        }
+        passes.push_back(seconds_since(start));
+    }
+    return median(passes);
+}
+
+template <class Model>
+std::size_t macs_per_token(const Model& model) {
+    std::size_t macs = 0;
+    for (const auto& w : model.weights().layers) {
+        for (const auto* l : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down}) macs += l->rows() * l->cols();
+    }
+    return macs;
+}
+
+/// Prefill of n tokens at position 0: the best of `rounds` (the KV cache is simply overwritten).
+template <class Model>
+double prefill_tokens_per_s(Model& model, std::size_t n, int rounds) {
+    const auto prompt = prompt_of(n, model.config().vocab_size);
+    double best = 0.0;
+    for (int r = 0; r < rounds; ++r) {
+        const auto start = clock_type::now();
+        model.forward(std::span<const std::size_t>(prompt), 0);
+        best = std::max(best, static_cast<double>(n) / seconds_since(start));
+    }
+    return best;
+}
+
+/// Decode speed: `n` tokens one at a time after a short prompt (fixed ids: no sampling).
+template <class Model>
+double decode_tokens_per_s(Model& model, std::size_t n) {
+    const std::size_t prompt = 8;
+    const auto ids = prompt_of(prompt + n, model.config().vocab_size);
+    model.forward(std::span<const std::size_t>(ids.data(), prompt), 0);
+    model.forward(ids[prompt], prompt);  // warm: the first decode step sizes its buffers
+    const auto start = clock_type::now();
+    for (std::size_t i = 1; i < n; ++i) model.forward(ids[prompt + i], prompt + i);
+    return static_cast<double>(n - 1) / seconds_since(start);
+}
+
+/// A 4096 x 4096 two_bit GEMV repeated: per-call microseconds of `reps` repetitions of about
+/// 20 ms each (as the trials of ternary-roofline): a thread descheduled for a time slice or two shows as a slow repetition.
+std::vector<double> gemv_reps(std::size_t reps) {
+    const std::size_t n = 4096;
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<int> trit(-1, 1);
+    std::vector<std::int8_t> trits(n * n);
+    for (auto& t : trits) t = static_cast<std::int8_t>(trit(rng));
+    const auto w = ternary::ternary_matrix<ternary::two_bit>::from_trits(trits, n, n, ternary::weight_scales::per_matrix(0.5f));
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x_float(n), y(n);
+    for (float& v : x_float) v = normal(rng);
+    const auto x = ternary::quantize(x_float);
+    for (int i = 0; i < 50; ++i) ternary::gemv(std::span<float>(y), w, x);  // warm
+    std::vector<double> us;
+    for (std::size_t r = 0; r < reps; ++r) {
+        std::size_t calls = 0;
+        const auto start = clock_type::now();
+        double elapsed = 0.0;
+        do {
+            ternary::gemv(std::span<float>(y), w, x);
+            ++calls;
+            elapsed = seconds_since(start) * 1e6;
+        } while (elapsed < 20000.0);
+        us.push_back(elapsed / static_cast<double>(calls));
+    }
+    return us;
+}
+
+void report_gemv(std::size_t threads, bool contended, const std::vector<double>& us) {
+    std::printf("{\"phase\":\"gemv\",\"m\":4096,\"k\":4096,\"threads\":%zu,\"contended\":%s,\"reps\":%zu,"
+                "\"us_median\":%.1f,\"us_p90\":%.1f,\"us_best\":%.1f,\"us_worst\":%.1f}\n",
+                threads, contended ? "true" : "false", us.size(), median(us), quantile(us, 0.9),
+                *std::min_element(us.begin(), us.end()), *std::max_element(us.begin(), us.end()));
+    std::fflush(stdout);
+}
+
+template <class Model>
+void run(Model& model, const options& o, std::string_view name) {
+    constexpr bool ternary_layers = requires(const Model& m) { m.weights().layers[0].wq.weights().bytes(); };
+    const std::size_t bytes = model.weight_bytes_per_token();
+    const std::size_t macs = macs_per_token(model);
+    const std::size_t decoded = o.quick ? 32 : 128;
+    const std::string head = model.has_int8_head() ? "int8" : "stored";
+    const auto report_decode = [&](std::size_t threads, bool contended, double tps, double gbps) {
+        std::printf("{\"phase\":\"decode\",\"model\":\"%.*s\",\"head\":\"%s\",\"threads\":%zu,\"contended\":%s,"
+                    "\"tokens\":%zu,\"tokens_per_s\":%.2f,\"bytes_per_token\":%zu,\"read_gbps\":%.1f,\"bw_fraction\":%.3f}\n",
+                    static_cast<int>(name.size()), name.data(), head.c_str(), threads, contended ? "true" : "false",
+                    decoded, tps, bytes, gbps, static_cast<double>(bytes) * tps / (gbps * 1e9));
+        std::fflush(stdout);
+    };
+    double decode_1t = 0.0;
+    for (std::size_t threads : {1u, 2u}) {
+        ternary::set_threads(threads);
+        const double gbps_before = read_bandwidth(threads);
+        const double tps = decode_tokens_per_s(model, decoded);
+        const double gbps = (gbps_before + read_bandwidth(threads)) / 2;
+        if (threads == 1) decode_1t = tps;
+        report_decode(threads, false, tps, gbps);
+
+        std::vector<std::size_t> prompts{64};
+        if (!o.quick || threads == 2) prompts.push_back(512);
+        for (std::size_t n : prompts) {
+            if (n > model.config().seq_len) continue;
+            const int rounds = n > 64 ? 1 : 3;
+            const double prefill = prefill_tokens_per_s(model, n, rounds);
+            std::printf("{\"phase\":\"prefill\",\"model\":\"%.*s\",\"threads\":%zu,\"contended\":false,\"tokens\":%zu,"
+                        "\"tokens_per_s\":%.2f",
+                        static_cast<int>(name.size()), name.data(), threads, n, prefill);
+            if constexpr (ternary_layers) {
+                const double gemm = gemm_seconds(model, 64);
+                const double bound = 64.0 / gemm;
+                std::printf(",\"macs_per_token\":%zu,\"gemm_gmacs\":%.1f,\"gemm_bound_tokens_per_s\":%.2f,\"gemm_fraction\":%.3f",
+                            macs, static_cast<double>(macs) * 64.0 / gemm / 1e9, bound, prefill / bound);
+            }
+            std::printf("}\n");
+            std::fflush(stdout);
+        }
+    }
+    // A core taken by another process.
+    ternary::set_threads(2);
+    {
+        const competitor busy;
+        const double gbps = read_bandwidth(2);
+        const double tps = decode_tokens_per_s(model, decoded);
+        report_decode(2, true, tps, gbps);
+        std::printf("{\"phase\":\"contention\",\"contended_2t_decode_vs_1t\":%.3f}\n",
+                    decode_1t > 0 ? tps / decode_1t : 0.0);
+        std::fflush(stdout);
+    }
+}
+
+void gemv_contention(const options& o) {
+    const std::size_t reps = o.quick ? 25 : 100;
+    std::vector<double> single;
+    for (std::size_t threads : {1u, 2u}) {
+        ternary::set_threads(threads);
+        const auto us = gemv_reps(reps);
+        if (threads == 1) single = us;
+        report_gemv(threads, false, us);
+    }
+    ternary::set_threads(2);
+    const competitor busy;
+    const auto us = gemv_reps(reps);
+    report_gemv(2, true, us);
+    std::printf("{\"phase\":\"contention\",\"contended_2t_gemv_p90_vs_median\":%.3f,"
+                "\"contended_2t_gemv_p90_vs_1t_median\":%.3f}\n",
+                quantile(us, 0.9) / median(us), quantile(us, 0.9) / median(single));
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--quick") {
+            o.quick = true;
+        } else if (arg == "--f16-head") {
+            o.f16_head = true;
+        } else if ((arg == "--model" || arg == "--preset") && i + 1 < argc) {
+            (arg == "--model" ? o.model : o.preset) = argv[++i];
+        } else {
+            std::fprintf(stderr,
+                         "usage: ternary-model-bench [--quick] [--model FILE | --preset CONFIG] [--f16-head]\n"
+                         "  --quick          fewer tokens and repetitions (under 90 s)\n"
+                         "  --model FILE     a checkpoint (GGUF, safetensors, llama2.c); default: random weights\n"
+                         "  --preset CONFIG  the random model's shape (default 2b4t; see ternary-generate --random)\n"
+                         "  --f16-head       keep the head as stored (default: the int8 head)\n"
+                         "Prints one JSON object per line: decode and prefill at 1 and 2 threads (tokens_per_s,\n"
+                         "bytes_per_token, read_gbps, bw_fraction; gemm_bound_tokens_per_s, gemm_fraction), the\n"
+                         "same decode and a 4096 x 4096 GEMV with a busy process on one core (contended: true).\n");
+            return arg == "--help" || arg == "-h" ? 0 : 2;
+        }
+    }
+    try {
+        const auto start = clock_type::now();
+        const auto prepare = [&](auto& model, std::string_view name) {
+            if (!o.f16_head) model.use_int8_head();
+            std::fprintf(stderr, "model-bench: %.*s ready in %.1f s\n", static_cast<int>(name.size()), name.data(),
+                         seconds_since(start));
+            run(model, o, name);
+        };
+        if (o.model.empty()) {
+            auto model = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(
+                ternary::bitnet::preset_config(o.preset), 42);
+            prepare(model, o.preset);
+        } else {
+            auto loaded = ternary::io::load_model(o.model);
+            std::visit([&](auto& model) { prepare(model, o.model); }, loaded);
+        }
+        gemv_contention(o);
+        std::fprintf(stderr, "model-bench: done in %.1f s\n", seconds_since(start));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ternary-model-bench: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
