@@ -144,6 +144,70 @@ TEST_CASE("a model's logits are bit-identical for any number of threads") {
     ternary::set_threads(original);
 }
 
+TEST_CASE("a prompt longer than a prefill slice: the same logits as one token at a time") {
+    using model_type = ternary::bitnet::transformer<ternary::bitnet::ternary_linear<ternary::two_bit>>;
+    const auto config = ternary::bitnet::preset_config("2b4t,dim=64,hidden=96,layers=2,heads=4,kv_heads=2,vocab=50,seq=256");
+    const std::size_t n = 2 * model_type::prefill_slice + 21;  // two whole slices and a partial one
+    std::vector<std::size_t> prompt(n);
+    for (std::size_t i = 0; i < n; ++i) prompt[i] = (i * 13 + 5) % config.vocab_size;
+    auto batched = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 9);
+    auto single = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 9);
+    const auto all = batched.forward(std::span<const std::size_t>(prompt), 0, true);
+    REQUIRE(all.size() == n * config.vocab_size);
+    const std::vector<float> all_logits(all.begin(), all.end());
+    bool same = true;
+    for (std::size_t t = 0; t < n; ++t) {
+        const auto one = single.forward(prompt[t], t);
+        same = same && std::equal(one.begin(), one.end(), all_logits.begin() + static_cast<std::ptrdiff_t>(t * config.vocab_size));
+    }
+    CHECK(same);
+    // Only the last token's logits: the same as the last row of all.
+    auto last_only = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 9);
+    const auto last = last_only.forward(std::span<const std::size_t>(prompt), 0);
+    REQUIRE(last.size() == config.vocab_size);
+    CHECK(std::equal(last.begin(), last.end(), all_logits.end() - static_cast<std::ptrdiff_t>(config.vocab_size)));
+}
+
+TEST_CASE("attention's vector loops give the same bits at every width, and match a plain loop") {
+    namespace d = ternary::bitnet::detail;
+    const std::size_t head_dim = 40, capacity = 53, count = 51, stride = 70;  // tails at every width
+    const auto q = test::random_floats(head_dim), keys = test::random_floats(head_dim * capacity),
+               values = test::random_floats(count * stride), weights = test::random_floats(count);
+    // The plain loops: each output one sum in index order, each product rounded before the add.
+    std::vector<float> plain_scores(count), plain_values(head_dim);
+    for (std::size_t s = 0; s < count; ++s) {
+        volatile float score = 0.0f;  // volatile: no fused multiply-add here either
+        for (std::size_t i = 0; i < head_dim; ++i) {
+            const volatile float product = q[i] * keys[i * capacity + s];
+            score = score + product;
+        }
+        plain_scores[s] = score / 3.0f;
+    }
+    for (std::size_t i = 0; i < head_dim; ++i) {
+        volatile float acc = 0.0f;
+        for (std::size_t s = 0; s < count; ++s) {
+            const volatile float product = weights[s] * values[s * stride + i];
+            acc = acc + product;
+        }
+        plain_values[i] = acc;
+    }
+    const auto check = [&](auto scores_fn, auto values_fn) {
+        std::vector<float> scores(count), out(head_dim);
+        scores_fn(q.data(), keys.data(), capacity, head_dim, count, 3.0f, scores.data());
+        values_fn(weights.data(), values.data(), stride, head_dim, count, out.data());
+        CHECK(scores == plain_scores);
+        CHECK(out == plain_values);
+    };
+    check(d::attention_baseline::head_scores, d::attention_baseline::weighted_values);
+#if defined(__x86_64__)
+    if (ternary::simd::cpu().avx512f) {
+        check(d::attention_avx512::head_scores, d::attention_avx512::weighted_values);
+    } else {
+        MESSAGE("no AVX-512 on this CPU: its attention loops are not run");
+    }
+#endif
+}
+
 // ---- the sampler ----
 
 namespace {

@@ -23,6 +23,7 @@
 #include "../matrix_view.hpp"
 #include "../quant/absmax.hpp"
 #include "../thread_pool.hpp"
+#include "attention.hpp"
 #include "config.hpp"
 #include "float_matrix.hpp"
 #include "linear.hpp"
@@ -54,10 +55,6 @@ struct model_weights {
 };
 
 namespace detail {
-
-/// Four floats operated on lane by lane (GCC/Clang vector extension: SSE, NEON), each lane its
-/// own sum in its own order.
-using lanes4 = float __attribute__((vector_size(16)));
 
 /// Throws format_error naming `what` unless the linear is rows x cols.
 template <class Linear>
@@ -135,8 +132,34 @@ public:
         for (std::size_t token : tokens) {
             if (token >= c.vocab_size) ternary::detail::fail<value_error>("forward", "token ", token, " >= vocab size ", c.vocab_size);
         }
-        reserve(n, pos + n);
+        // Long prompts run in slices of prefill_slice tokens, each against the cache the earlier
+        // ones filled: every token's result is the same whatever the slicing (the batched and
+        // the one-at-a-time passes agree exactly), and the GEMMs keep the batch they run best.
+        const std::size_t slice = std::min(n, prefill_slice);
+        reserve(slice, pos + n);
+        if (logits_.size() < (all_logits ? n : 1) * c.vocab_size) logits_.resize((all_logits ? n : 1) * c.vocab_size);
+        for (std::size_t start = 0; start < n; start += slice) {
+            const std::size_t count = std::min(slice, n - start);
+            const bool last_slice = start + count == n;
+            if (all_logits || last_slice) {
+                run(tokens.subspan(start, count), pos + start, all_logits, logits_.data() + (all_logits ? start : 0) * c.vocab_size);
+            } else {
+                run(tokens.subspan(start, count), pos + start, false, nullptr);
+            }
+        }
+        return {logits_.data(), (all_logits ? n : 1) * c.vocab_size};
+    }
 
+    /// Prompts longer than this run in slices of this many tokens: the ternary GEMMs run
+    /// fastest on batches of about 64 tokens (their prepared activations then stay in L2).
+    static constexpr std::size_t prefill_slice = 64;
+
+private:
+    /// The forward pass of tokens at positions pos.. (already checked), the cache sized: the
+    /// logits after each token (all_logits) or after the last into `logits`, none if null.
+    void run(std::span<const std::size_t> tokens, std::size_t pos, bool all_logits, float* logits_out) {
+        const model_config& c = config_;
+        const std::size_t n = tokens.size();
         const auto x = rows(x_, n, c.dim), normed = rows(normed_, n, c.dim);
         for (std::size_t t = 0; t < n; ++t) weights_.token_embedding.row(tokens[t], row(x, t));
         // RoPE's rotations of each position, shared by all heads and layers.
@@ -179,10 +202,11 @@ public:
         }
 
         // The head: logits = E Norm(x), E the output matrix or the tied token embedding.
+        if (logits_out == nullptr) return;
         const std::size_t first = all_logits ? 0 : n - 1, count = n - first;
         const auto last = rows(x_.data() + first * c.dim, count, c.dim);
         for_tokens(count, c.dim, [&](std::size_t t) { rms_norm(row(last, t), row(last, t), weights_.final_norm, c.norm_eps); });
-        const auto logits = rows(logits_, count, c.vocab_size);
+        const auto logits = rows(logits_out, count, c.vocab_size);
         if (int8_head_) {
             if (head_input_.tokens() != 1 || head_input_.cols() != c.dim) head_input_ = activation_batch(1, c.dim);
             for (std::size_t t = 0; t < count; ++t) {
@@ -192,10 +216,8 @@ public:
         } else {
             head().multiply(logits, last);
         }
-        return {logits_.data(), count * c.vocab_size};
     }
 
-private:
     void check_shapes() const {
         const model_config& c = config_;
         const auto& e = weights_.token_embedding;
@@ -244,7 +266,6 @@ private:
             gate_.resize(n * c.hidden_dim);
             up_.resize(n * c.hidden_dim);
         }
-        if (logits_.size() < n * c.vocab_size) logits_.resize(n * c.vocab_size);
         if (rope_cos_.size() < n * c.head_dim() / 2) {
             rope_cos_.resize(n * c.head_dim() / 2);
             rope_sin_.resize(n * c.head_dim() / 2);
@@ -330,36 +351,11 @@ private:
             const float* q = query_.data() + t * c.dim + h * head_dim;
             const std::size_t kv_offset = (h / group) * head_dim;
             float* scores = per_thread_scratch<float>(last + 1);
-            // Each score sums q.k in index order; 16 positions at a time, which the key cache
-            // holds side by side, make 16 independent sums that vectorize.
-            const float* k = keys + kv_offset * capacity;
-            std::size_t s = 0;
-            for (; s + 16 <= last + 1; s += 16) {
-                detail::lanes4 score[4] = {};
-                for (std::size_t i = 0; i < head_dim; ++i) {
-                    for (std::size_t u = 0; u < 4; ++u) {
-                        detail::lanes4 key;
-                        std::memcpy(&key, k + i * capacity + s + 4 * u, sizeof key);
-                        score[u] += q[i] * key;
-                    }
-                }
-                for (std::size_t u = 0; u < 4; ++u) {
-                    for (std::size_t p = 0; p < 4; ++p) scores[s + 4 * u + p] = score[u][p] / scale;
-                }
-            }
-            for (; s <= last; ++s) {
-                float score = 0.0f;
-                for (std::size_t i = 0; i < head_dim; ++i) score += q[i] * k[i * capacity + s];
-                scores[s] = score / scale;
-            }
-            // The output: the values weighted by the softmax of the scores.
+            const detail::attention_kernels& kernels = detail::attention_kernels::best();
+            kernels.scores(q, keys + kv_offset * capacity, capacity, head_dim, last + 1, scale, scores);
             softmax(std::span(scores, last + 1));
-            float* out = attention_.data() + t * c.dim + h * head_dim;
-            std::fill(out, out + head_dim, 0.0f);
-            for (std::size_t t2 = 0; t2 <= last; ++t2) {
-                const float* v = values + t2 * kv_dim + kv_offset;
-                for (std::size_t i = 0; i < head_dim; ++i) out[i] += scores[t2] * v[i];
-            }
+            kernels.values(scores, values + kv_offset, kv_dim, head_dim, last + 1,
+                           attention_.data() + t * c.dim + h * head_dim);
         };
         // Threads pay off once the heads read enough cached positions.
         const std::size_t tasks = n * c.n_heads, work = tasks * (pos + n) * head_dim;
