@@ -155,6 +155,11 @@ template <std::size_t G>
 void code_dots(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r0, std::size_t r1,
                const std::int8_t* planes, std::size_t plane_stride, std::size_t tokens, std::int32_t* out,
                std::size_t out_token_stride) {
+    // The tiles prefetch prefetch_bytes ahead of themselves; the first prefetch_bytes of this
+    // range (a thread's task starts anywhere in the matrix) are asked for here, all at once.
+    const std::uint8_t* first_row = weights + r0 * row_bytes;
+    const std::size_t head_bytes = std::min(prefetch_bytes, (r1 - r0) * row_bytes);
+    for (std::size_t offset = 0; offset < head_bytes; offset += 64) __builtin_prefetch(first_row + offset, 0, 2);
     constexpr std::size_t gemm_tokens = ops::gemm_tokens, block_bytes = std::size_t{96} << 10;
     const std::size_t block_rows = tokens < gemm_tokens ? r1 - r0
                                    : std::max(ops::gemm_rows, block_bytes / row_bytes / ops::gemm_rows * ops::gemm_rows);
