@@ -28,6 +28,7 @@
 #include <ternary/io/load.hpp>
 #include <ternary/ternary.hpp>
 
+#include "bandwidth.hpp"
 #include "native_reference.hpp"
 
 namespace {
@@ -71,25 +72,6 @@ public:
 private:
     pid_t pid_ = -1;
 };
-
-/// Read bandwidth in GB/s with `threads` threads summing a 1 GiB buffer: the median of 5 passes.
-double read_bandwidth(std::size_t threads) {
-    static std::vector<std::uint64_t> buffer(std::size_t{1} << 27, 1);  // 1 GiB, touched once
-    ternary::thread_pool pool(threads);
-    std::vector<std::uint64_t> sums(threads);
-    std::vector<double> passes;
-    for (int pass = 0; pass < 5; ++pass) {
-        const auto start = clock_type::now();
-        pool.run(threads, [&](std::size_t part) {
-            const std::size_t n = buffer.size() / threads;
-            sums[part] = bench::sum_words(buffer.data() + part * n, n);
-        });
-        passes.push_back(static_cast<double>(buffer.size() * 8) / seconds_since(start) / 1e9);
-    }
-    if (sums[0] == 0) std::puts("impossible");  // keep the sums alive
-    std::sort(passes.begin(), passes.end());
-    return passes[passes.size() / 2];
-}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -225,9 +207,9 @@ void run(Model& model, const options& o, std::string_view name) {
     double decode_1t = 0.0;
     for (std::size_t threads : {1u, 2u}) {
         ternary::set_threads(threads);
-        const double gbps_before = read_bandwidth(threads);
+        const double gbps_before = bench::read_bandwidth(threads);
         const double tps = decode_tokens_per_s(model, decoded);
-        const double gbps = (gbps_before + read_bandwidth(threads)) / 2;
+        const double gbps = (gbps_before + bench::read_bandwidth(threads)) / 2;
         if (threads == 1) decode_1t = tps;
         report_decode(threads, false, tps, gbps);
 
@@ -254,7 +236,7 @@ void run(Model& model, const options& o, std::string_view name) {
     ternary::set_threads(2);
     {
         const competitor busy;
-        const double gbps = read_bandwidth(2);
+        const double gbps = bench::read_bandwidth(2);
         const double tps = decode_tokens_per_s(model, decoded);
         report_decode(2, true, tps, gbps);
         std::printf("{\"phase\":\"contention\",\"contended_2t_decode_vs_1t\":%.3f}\n",

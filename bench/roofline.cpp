@@ -18,6 +18,7 @@
 
 #include <ternary/ternary.hpp>
 
+#include "bandwidth.hpp"
 #include "native_reference.hpp"
 
 namespace {
@@ -47,29 +48,6 @@ double time_us(F&& f) {
     }
     std::sort(trials.begin(), trials.end());
     return trials[trials.size() / 2];
-}
-
-/// Read bandwidth in GB/s with `threads` threads summing a 1 GiB buffer: the median of 5
-/// passes, the same statistic as the products' times. The host's bandwidth drifts by 2x from
-/// minute to minute, so it is measured right before and right after each case, and the case is
-/// compared with the mean of the two.
-double read_bandwidth(std::size_t threads) {
-    static std::vector<std::uint64_t> buffer(std::size_t{1} << 27, 1);  // 1 GiB, touched once
-    ternary::thread_pool pool(threads);
-    std::vector<std::uint64_t> sums(threads);
-    std::vector<double> passes;
-    for (int pass = 0; pass < 5; ++pass) {
-        const auto start = clock_type::now();
-        pool.run(threads, [&](std::size_t part) {
-            const std::size_t n = buffer.size() / threads;
-            sums[part] = bench::sum_words(buffer.data() + part * n, n);
-        });
-        const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-        passes.push_back(static_cast<double>(buffer.size() * 8) / seconds / 1e9);
-    }
-    if (sums[0] == 0) std::puts("impossible");  // keep the sums alive
-    std::sort(passes.begin(), passes.end());
-    return passes[passes.size() / 2];
 }
 
 /// The operands of one shape: weights (as trits), activations, and their float forms.
@@ -196,9 +174,9 @@ void measure(const run_case& c, const operands& o, double eigen, const std::vect
     const double scalar = ternary_us<ternary::simd::scalar>(o, w, y);
     for_each_wanted_policy(isas, [&](auto policy) {
         using Policy = decltype(policy);
-        const double before = read_bandwidth(c.threads);
+        const double before = bench::read_bandwidth(c.threads);
         const double us = std::is_same_v<Policy, ternary::simd::scalar> ? scalar : ternary_us<Policy>(o, w, y);
-        const double after = read_bandwidth(c.threads);
+        const double after = bench::read_bandwidth(c.threads);
         report(c, Policy::name, P::name, us, P::storage_bytes(o.m, o.k), (before + after) / 2, eigen, scalar);
     });
 }
@@ -239,11 +217,11 @@ void measure_int8_head(const std::vector<std::string>& isas) {
         const double scalar = time_us([&] { ternary::gemv<ternary::simd::scalar>(y, w, x); });
         for_each_wanted_policy(isas, [&](auto policy) {
             using Policy = decltype(policy);
-            const double before = read_bandwidth(threads);
+            const double before = bench::read_bandwidth(threads);
             const double us = std::is_same_v<Policy, ternary::simd::scalar>
                                   ? scalar
                                   : time_us([&] { ternary::gemv<Policy>(y, w, x); });
-            const double after = read_bandwidth(threads);
+            const double after = bench::read_bandwidth(threads);
             report(c, Policy::name, "int8", us, w.bytes().size(), (before + after) / 2, 0.0, scalar);
         });
     }
