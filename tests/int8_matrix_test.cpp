@@ -144,6 +144,30 @@ TEST_CASE("int8_matrix::quantize matches its definition, with rows padded and al
     CHECK(std::equal(by_view.bytes().begin(), by_view.bytes().end(), m.bytes().begin()));
 }
 
+TEST_CASE("int8_matrix::quantize_parallel gives quantize's matrix, padding and zero rows included") {
+    const std::size_t rows = 1000, cols = 100;  // cols pad to 128; many tasks on 3 threads
+    const auto w = test::random_floats(rows * cols);
+    const auto source = [&](std::size_t i, std::span<float> out) {
+        for (std::size_t j = 0; j < cols; ++j) out[j] = i % 97 == 5 ? 0.0f : w[i * cols + j];  // some all-zero rows
+    };
+    const std::size_t original = ternary::threads();
+    ternary::set_threads(3);
+    const auto parallel = int8_matrix::quantize_parallel(rows, cols, source);
+    ternary::set_threads(original);
+    const auto serial = int8_matrix::quantize(rows, cols, source);
+    CHECK(std::equal(parallel.bytes().begin(), parallel.bytes().end(), serial.bytes().begin(), serial.bytes().end()));
+    CHECK(std::equal(parallel.scales().begin(), parallel.scales().end(), serial.scales().begin(), serial.scales().end()));
+    CHECK(std::equal(parallel.row_sums().begin(), parallel.row_sums().end(), serial.row_sums().begin(),
+                     serial.row_sums().end()));
+    CHECK(int{parallel.row(5)[0]} == 0);
+    CHECK(std::all_of(parallel.bytes().begin() + cols, parallel.bytes().begin() + 128, [](std::int8_t v) { return v == 0; }));
+    CHECK_THROWS_WITH_AS(int8_matrix::quantize_parallel(rows, cols, [&](std::size_t i, std::span<float> out) {
+                             source(i, out);
+                             if (i == 700) out[3] = std::nanf("");
+                         }),
+                         doctest::Contains("row 700, element 3"), ternary::value_error);
+}
+
 TEST_CASE("int8_matrix refuses NaN, Inf, -128, bad scales, empty shapes and rows over int8_max_cols") {
     const auto fill = [](float bad) {
         return [bad](std::size_t i, std::span<float> out) {

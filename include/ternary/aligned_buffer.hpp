@@ -20,6 +20,13 @@ constexpr std::size_t round_up(std::size_t n, std::size_t multiple) {
     return (n + multiple - 1) / multiple * multiple;
 }
 
+/// Asks aligned_buffer for storage its owner will overwrite whole before reading (no zero
+/// fill: for hundreds of megabytes at load, the fill costs as much as the work).
+struct uninitialized_t {
+    explicit uninitialized_t() = default;
+};
+inline constexpr uninitialized_t uninitialized{};
+
 template <class T>
 class aligned_buffer {
     static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_default_constructible_v<T>,
@@ -29,12 +36,16 @@ public:
     aligned_buffer() = default;
 
     /// n elements, all bits zero.
-    explicit aligned_buffer(std::size_t n) : size_(n) {
+    explicit aligned_buffer(std::size_t n) : aligned_buffer(n, uninitialized) {
+        if (n != 0) std::memset(static_cast<void*>(data_), 0, round_up(n * sizeof(T), storage_alignment));
+    }
+
+    /// n elements of unspecified value: the caller writes every one before any is read.
+    aligned_buffer(std::size_t n, uninitialized_t) : size_(n) {
         if (n == 0) return;
         if (n > max_elements()) throw std::bad_array_new_length();
         const std::size_t bytes = round_up(n * sizeof(T), storage_alignment);
         data_ = static_cast<T*>(::operator new(bytes, std::align_val_t{storage_alignment}));
-        std::memset(static_cast<void*>(data_), 0, bytes);
     }
 
     aligned_buffer(const aligned_buffer& other) : aligned_buffer(other.size_) {

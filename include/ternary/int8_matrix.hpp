@@ -109,27 +109,31 @@ public:
     template <class RowSource>
         requires std::invocable<RowSource&, std::size_t, std::span<float>>
     static int8_matrix quantize(std::size_t rows, std::size_t cols, RowSource&& source) {
-        int8_matrix m(rows, cols, "int8_matrix::quantize");
+        int8_matrix m(rows, cols, "int8_matrix::quantize", uninitialized);
         std::vector<float> row(cols);
         for (std::size_t i = 0; i < rows; ++i) {
             source(i, std::span<float>(row));
-            float absmax = 0.0f;
-            for (std::size_t j = 0; j < cols; ++j) {
-                if (!std::isfinite(row[j])) {
-                    detail::fail<value_error>("int8_matrix::quantize", "row ", i, ", element ", j, " is ", row[j]);
-                }
-                absmax = std::max(absmax, std::fabs(row[j]));
-            }
-            const float scale = absmax / 127.0f;
-            std::int8_t* q = m.values_.data() + i * m.row_stride_;
-            std::int32_t sum = 0;
-            for (std::size_t j = 0; scale != 0.0f && j < cols; ++j) {
-                q[j] = static_cast<std::int8_t>(std::clamp(round_half_even(row[j] / scale), -127.0f, 127.0f));
-                sum += q[j];
-            }
-            m.scales_[i] = scale;
-            m.row_sums_[i] = sum;
+            m.quantize_row(i, row);
         }
+        return m;
+    }
+
+    /// The same, with rows handed out to the default thread pool: source is called from several
+    /// threads at once, for rows in any order (it must be safe for that, as float_matrix::row
+    /// is). The result is the same as quantize's; on NaN or Inf the error names one bad row.
+    template <class RowSource>
+        requires std::invocable<const RowSource&, std::size_t, std::span<float>>
+    static int8_matrix quantize_parallel(std::size_t rows, std::size_t cols, const RowSource& source) {
+        int8_matrix m(rows, cols, "int8_matrix::quantize_parallel", uninitialized);
+        thread_pool& pool = default_pool();
+        const std::size_t grain = std::max<std::size_t>(64, rows / (8 * pool.size()));
+        pool.run_ranges(rows, grain, [&](std::size_t begin, std::size_t end) {
+            std::vector<float> row(cols);  // not per-thread scratch, which source may use itself
+            for (std::size_t i = begin; i < end; ++i) {
+                source(i, std::span<float>(row));
+                m.quantize_row(i, row);
+            }
+        });
         return m;
     }
 
@@ -185,10 +189,37 @@ public:
     std::span<const std::int8_t> bytes() const noexcept { return values_.span(); }
 
 private:
-    int8_matrix(std::size_t rows, std::size_t cols, const char* where)
+    /// Storage for rows x cols: the values are not zeroed here, because quantize_row writes
+    /// every byte of its row, padding included.
+    int8_matrix(std::size_t rows, std::size_t cols, const char* where, uninitialized_t)
         : rows_(rows), cols_(cols), row_stride_(round_up(cols, storage_alignment)),
-          values_((detail::check_int8_shape(where, rows, cols), rows * row_stride_)), scales_(rows),
+          values_((detail::check_int8_shape(where, rows, cols), rows * row_stride_), uninitialized), scales_(rows),
           row_sums_(rows) {}
+    int8_matrix(std::size_t rows, std::size_t cols, const char* where) : int8_matrix(rows, cols, where, uninitialized) {
+        std::fill(values_.data(), values_.data() + values_.size(), std::int8_t{0});
+    }
+
+    /// Row i from its cols floats (see quantize), its padding zeroed.
+    void quantize_row(std::size_t i, std::span<const float> row) {
+        float absmax = 0.0f;
+        for (std::size_t j = 0; j < cols_; ++j) {
+            if (!std::isfinite(row[j])) {
+                detail::fail<value_error>("int8_matrix::quantize", "row ", i, ", element ", j, " is ", row[j]);
+            }
+            absmax = std::max(absmax, std::fabs(row[j]));
+        }
+        const float scale = absmax / 127.0f;
+        std::int8_t* q = values_.data() + i * row_stride_;
+        std::int32_t sum = 0;
+        for (std::size_t j = 0; j < cols_; ++j) {
+            q[j] = scale == 0.0f ? std::int8_t{0}
+                                 : static_cast<std::int8_t>(std::clamp(round_half_even(row[j] / scale), -127.0f, 127.0f));
+            sum += q[j];
+        }
+        std::fill(q + cols_, q + row_stride_, std::int8_t{0});
+        scales_[i] = scale;
+        row_sums_[i] = sum;
+    }
 
     std::size_t rows_;
     std::size_t cols_;

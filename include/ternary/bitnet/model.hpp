@@ -95,7 +95,7 @@ public:
     /// still read a row per token).
     void use_int8_head() {
         const float_matrix& h = head();
-        int8_head_ = int8_matrix::quantize(h.rows(), h.cols(), [&](std::size_t i, std::span<float> row) { h.row(i, row); });
+        int8_head_ = int8_matrix::quantize_parallel(h.rows(), h.cols(), [&](std::size_t i, std::span<float> row) { h.row(i, row); });
         h.release_pages();
     }
     bool has_int8_head() const noexcept { return int8_head_.has_value(); }
