@@ -5,6 +5,7 @@
 #include "config.hpp"
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -120,6 +121,21 @@ public:
         return m;
     }
 
+    /// A matrix whose packed bytes write(bytes) produces in place (it must write all
+    /// P::storage_bytes(rows, cols) of them), then validated like a view's: for loaders that
+    /// repack a file's tensor straight into the matrix, with no copy and no zero fill first.
+    template <class Writer>
+        requires std::invocable<Writer&, std::uint8_t*>
+    static ternary_matrix from_packed(std::size_t rows, std::size_t cols, weight_scales scales, Writer&& write) {
+        detail::check_shape("from_packed", rows, cols);
+        detail::check_storage_size(rows);
+        scales.view().bind("from_packed", rows, cols);  // checks count and finiteness
+        ternary_matrix m(rows, cols, std::move(scales), uninitialized);
+        write(m.bytes_.data());
+        P::validate(m.bytes_.data(), rows, cols);
+        return m;
+    }
+
     /// A validated copy of a view's bytes and scales.
     explicit ternary_matrix(const ternary_matrix_view<P>& view)
         : ternary_matrix(view.rows(), view.cols(), weight_scales::copy_of(view.scales())) {
@@ -142,6 +158,8 @@ public:
 private:
     ternary_matrix(std::size_t rows, std::size_t cols, weight_scales scales)
         : rows_(rows), cols_(cols), bytes_(P::storage_bytes(rows, cols)), scales_(std::move(scales)) {}
+    ternary_matrix(std::size_t rows, std::size_t cols, weight_scales scales, uninitialized_t)
+        : rows_(rows), cols_(cols), bytes_(P::storage_bytes(rows, cols), uninitialized), scales_(std::move(scales)) {}
 
     std::size_t rows_;
     std::size_t cols_;

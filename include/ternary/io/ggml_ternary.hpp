@@ -7,6 +7,7 @@
 //   TQ1_0 (34, ggml)        base 3, blocks of 256 in 48 + 4 bytes + f16 scale
 // TQ scales are per block of 256 weights (each block's absmax); I2_S's is per tensor.
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -15,6 +16,7 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
+#include "../thread_pool.hpp"
 #include "../pack/base3.hpp"
 #include "half.hpp"
 
@@ -103,19 +105,41 @@ inline ternary_tensor decode_i2_s(std::span<const std::uint8_t> bytes, std::size
 /// rows contiguous), which for rows of a multiple of 128 weights is a permutation of the bit
 /// pairs inside each 32-byte block: no trit is decoded, so a 2B4T file repacks at memory speed.
 /// Code 3 is left for the two_bit validation to refuse. The scale is i2_s_scale().
+///
+/// Each output byte b of a block holds elements 4b .. 4b+3, which sit in the 2-bit field
+/// 6 - 2 (b / 8) of the four input bytes 4 (b % 8) .. 4 (b % 8) + 3: one 32-bit load, a shift,
+/// a mask and a fold. Blocks are independent and go to the default thread pool. `out` receives
+/// rows * cols / 4 bytes.
+inline void i2_s_to_two_bit(std::span<const std::uint8_t> bytes, std::size_t rows, std::size_t cols, std::uint8_t* out) {
+    detail::check_size("I2_S", bytes, i2_s_bytes(rows, cols), cols, 128);
+    const std::size_t blocks = rows * cols / 4 / 32;
+    const auto repack_blocks = [&](std::size_t first, std::size_t last) {
+        for (std::size_t block = first; block < last; ++block) {
+            const std::uint8_t* in = bytes.data() + 32 * block;
+            std::uint8_t* o = out + 32 * block;
+            for (std::size_t b = 0; b < 32; ++b) {
+                std::uint32_t word;
+                std::memcpy(&word, in + 4 * (b % 8), 4);
+                // Byte i of word (little-endian) is input byte 4 (b % 8) + i; its field for this
+                // group moved to the byte's low 2 bits, then the four folded into one byte.
+                const std::uint32_t fields = (word >> (6 - 2 * (b / 8))) & 0x03030303u;
+                if constexpr (std::endian::native == std::endian::little) {
+                    o[b] = static_cast<std::uint8_t>(fields | fields >> 6 | fields >> 12 | fields >> 18);
+                } else {
+                    o[b] = static_cast<std::uint8_t>(fields >> 24 | fields >> 14 | fields >> 4 | fields << 6);
+                }
+            }
+        }
+    };
+    // 8192 blocks (256 KiB) a task.
+    default_pool().run_ranges(blocks, blocks < 8192 ? blocks : 8192, repack_blocks);
+}
+
+/// The same into a new vector.
 inline std::vector<std::uint8_t> i2_s_to_two_bit(std::span<const std::uint8_t> bytes, std::size_t rows, std::size_t cols) {
     detail::check_size("I2_S", bytes, i2_s_bytes(rows, cols), cols, 128);
     std::vector<std::uint8_t> out(rows * cols / 4);
-    for (std::size_t block = 0; block < out.size(); block += 32) {
-        const std::uint8_t* in = bytes.data() + block;
-        for (std::size_t b = 0; b < 32; ++b) {
-            // Output byte b holds elements 4b .. 4b+3: group g = b / 8, bytes j = 4b % 32 + i.
-            const unsigned shift = 6 - 2 * static_cast<unsigned>(b / 8);
-            const std::size_t j = 4 * b % 32;
-            out[block + b] = static_cast<std::uint8_t>(((in[j] >> shift) & 3u) | (((in[j + 1] >> shift) & 3u) << 2) |
-                                                       (((in[j + 2] >> shift) & 3u) << 4) | (((in[j + 3] >> shift) & 3u) << 6));
-        }
-    }
+    i2_s_to_two_bit(bytes, rows, cols, out.data());
     return out;
 }
 

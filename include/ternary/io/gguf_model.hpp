@@ -187,11 +187,10 @@ private:
     ternary_matrix<two_bit> i2_s_matrix(const std::string& name, std::span<const std::uint8_t> bytes, std::size_t rows,
                                         std::size_t cols, float extra_scale) const {
         try {
-            const std::vector<std::uint8_t> packed = i2_s_to_two_bit(bytes, rows, cols);
             const float scale = i2_s_scale(bytes, rows, cols) * extra_scale;
             if (!std::isfinite(scale) || scale < 0.0f) fail("tensor '" + name + "': scale " + std::to_string(scale));
-            const std::vector<float> scales = {scale};
-            ternary_matrix<two_bit> m(ternary_matrix_view<two_bit>(packed, rows, cols, scales_view(scale_kind::per_matrix, scales)));
+            auto m = ternary_matrix<two_bit>::from_packed(rows, cols, weight_scales::per_matrix(scale),
+                                                          [&](std::uint8_t* out) { i2_s_to_two_bit(bytes, rows, cols, out); });
             file_->release(bytes);
             return m;
         } catch (const format_error& e) {
