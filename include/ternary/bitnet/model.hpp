@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -140,12 +139,11 @@ public:
         if (logits_.size() < (all_logits ? n : 1) * c.vocab_size) logits_.resize((all_logits ? n : 1) * c.vocab_size);
         for (std::size_t start = 0; start < n; start += slice) {
             const std::size_t count = std::min(slice, n - start);
-            const bool last_slice = start + count == n;
-            if (all_logits || last_slice) {
-                run(tokens.subspan(start, count), pos + start, all_logits, logits_.data() + (all_logits ? start : 0) * c.vocab_size);
-            } else {
-                run(tokens.subspan(start, count), pos + start, false, nullptr);
-            }
+            // Logits: every slice's with all_logits, else only the last slice's last token's.
+            float* logits = all_logits ? logits_.data() + start * c.vocab_size
+                            : start + count == n ? logits_.data()
+                                                 : nullptr;
+            forward_slice(tokens.subspan(start, count), pos + start, all_logits, logits);
         }
         return {logits_.data(), (all_logits ? n : 1) * c.vocab_size};
     }
@@ -156,8 +154,8 @@ public:
 
 private:
     /// The forward pass of tokens at positions pos.. (already checked), the cache sized: the
-    /// logits after each token (all_logits) or after the last into `logits`, none if null.
-    void run(std::span<const std::size_t> tokens, std::size_t pos, bool all_logits, float* logits_out) {
+    /// logits after each token (all_logits) or after the last into `logits_out`, none if null.
+    void forward_slice(std::span<const std::size_t> tokens, std::size_t pos, bool all_logits, float* logits_out) {
         const model_config& c = config_;
         const std::size_t n = tokens.size();
         const auto x = rows(x_, n, c.dim), normed = rows(normed_, n, c.dim);
