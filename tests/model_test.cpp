@@ -144,6 +144,37 @@ TEST_CASE("a model's logits are bit-identical for any number of threads") {
     ternary::set_threads(original);
 }
 
+TEST_CASE("a model repacked to base3 (and back) gives the same logits bit for bit") {
+    // The products are exact in every packing, so the packing cannot change a logit: prompt
+    // (GEMM tiles), decode steps (GEMV tiles), the f32 head and the int8 head.
+    const auto config = ternary::bitnet::preset_config("2b4t,dim=256,hidden=512,layers=2,heads=8,kv_heads=2,vocab=300,seq=64");
+    for (bool int8_head : {false, true}) {
+        CAPTURE(int8_head);
+        std::vector<std::size_t> prompt(21);
+        for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = (i * 29 + 3) % config.vocab_size;
+        const auto logits_of = [&](auto& model) {
+            if (int8_head) model.use_int8_head();
+            std::vector<float> logits;
+            const auto append = [&](std::span<const float> v) { logits.insert(logits.end(), v.begin(), v.end()); };
+            append(model.forward(std::span<const std::size_t>(prompt), 0, true));
+            append(model.forward(17, prompt.size()));
+            append(model.forward(250, prompt.size() + 1));
+            return logits;
+        };
+        auto two_bit_model = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 8);
+        const std::size_t two_bit_bytes = two_bit_model.weight_bytes_per_token();
+        const auto reference = logits_of(two_bit_model);
+        auto base3_model = ternary::bitnet::repacked<ternary::base3>(
+            ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 8));
+        CHECK(base3_model.weight_bytes_per_token() < two_bit_bytes);
+        CHECK(logits_of(base3_model) == reference);
+        auto back = ternary::bitnet::repacked<ternary::two_bit>(
+            ternary::bitnet::repacked<ternary::base3>(
+                ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 8)));
+        CHECK(logits_of(back) == reference);
+    }
+}
+
 TEST_CASE("a prompt longer than a prefill slice: the same logits as one token at a time") {
     using model_type = ternary::bitnet::transformer<ternary::bitnet::ternary_linear<ternary::two_bit>>;
     const auto config = ternary::bitnet::preset_config("2b4t,dim=64,hidden=96,layers=2,heads=4,kv_heads=2,vocab=50,seq=256");

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support.hpp"
@@ -174,20 +175,29 @@ TEST_CASE_TEMPLATE("views over external bytes: validated, any alignment, exact s
 }
 
 TEST_CASE("repacking between the packings is lossless and keeps the scales") {
-    const std::size_t rows = 9, cols = 259;
-    const auto trits = test::random_trits(rows * cols);
-    std::vector<float> row_scales(rows);
-    for (std::size_t i = 0; i < rows; ++i) row_scales[i] = 0.25f * static_cast<float>(i + 1);
-    const auto a = ternary::ternary_matrix<two_bit>::from_trits(trits, rows, cols,
-                                                                ternary::weight_scales::per_row(row_scales));
-    const auto b = ternary::repack<base3>(a);
-    const auto c = ternary::repack<two_bit>(b.view());
-    CHECK(b.trits() == trits);
-    CHECK(c.trits() == trits);
-    CHECK(b.scales().values() == row_scales);
-    CHECK(c.scales().values() == row_scales);
-    CHECK(std::equal(a.bytes().begin(), a.bytes().end(), c.bytes().begin(), c.bytes().end()));
-    CHECK(b.bytes().size() < a.bytes().size());
+    // two_bit -> base3 goes 20 weights at a time by a table, the rest through trits; rows are
+    // split over the thread pool. The bytes must be base3's own packing of the trits.
+    for (const auto& [rows, cols] : {std::pair<std::size_t, std::size_t>{9, 259}, {3, 1}, {3, 5}, {4, 19}, {4, 20},
+                                     {4, 21}, {300, 40}, {67, 2561}}) {
+        CAPTURE(rows);
+        CAPTURE(cols);
+        const auto trits = test::random_trits(rows * cols);
+        std::vector<float> row_scales(rows);
+        for (std::size_t i = 0; i < rows; ++i) row_scales[i] = 0.25f * static_cast<float>(i + 1);
+        const auto a = ternary::ternary_matrix<two_bit>::from_trits(trits, rows, cols,
+                                                                    ternary::weight_scales::per_row(row_scales));
+        const auto b = ternary::repack<base3>(a);
+        const auto c = ternary::repack<two_bit>(b.view());
+        const auto direct = ternary::ternary_matrix<base3>::from_trits(trits, rows, cols,
+                                                                       ternary::weight_scales::per_row(row_scales));
+        CHECK(b.trits() == trits);
+        CHECK(c.trits() == trits);
+        CHECK(std::equal(b.bytes().begin(), b.bytes().end(), direct.bytes().begin(), direct.bytes().end()));
+        CHECK(b.scales().values() == row_scales);
+        CHECK(c.scales().values() == row_scales);
+        CHECK(std::equal(a.bytes().begin(), a.bytes().end(), c.bytes().begin(), c.bytes().end()));
+        CHECK(b.bytes().size() <= a.bytes().size());
+    }
 }
 
 TEST_CASE("from_trits refuses bad trits, shapes and scales") {

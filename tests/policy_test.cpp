@@ -107,17 +107,56 @@ TEST_CASE_TEMPLATE("worst cases: extreme weights and activations, up to the long
             q[2 * cols + j] = j % 2 == 0 ? 127 : -128;
         }
         const auto w = ternary::ternary_matrix<P>::from_trits(trits, 4, cols, ternary::weight_scales::per_matrix(1.0f));
-        const auto x = batch_from(q, 3, cols);
-        // Expected values from the definition, in int64.
-        std::vector<std::int64_t> expected;
-        for (std::size_t t = 0; t < 3; ++t)
-            for (std::size_t i = 0; i < 4; ++i) expected.push_back(test::exact_dot(&trits[i * cols], &q[t * cols], cols));
-        CHECK(expected[0] == -128 * static_cast<std::int64_t>(cols));
+        // All three tokens at once (the GEMM tiles), then each alone (the GEMV tiles).
+        for (std::size_t first = 0, tokens = 3; first < 3; first += tokens, tokens = 1) {
+            CAPTURE(first);
+            CAPTURE(tokens);
+            const std::vector<std::int8_t> q_tokens(q.data() + first * cols, q.data() + (first + tokens) * cols);
+            const auto x = batch_from(q_tokens, tokens, cols);
+            // Expected values from the definition, in int64.
+            std::vector<std::int64_t> expected;
+            for (std::size_t t = first; t < first + tokens; ++t)
+                for (std::size_t i = 0; i < 4; ++i) expected.push_back(test::exact_dot(&trits[i * cols], &q[t * cols], cols));
+            CHECK(expected[0] == (first == 0 ? -128 : 127) * static_cast<std::int64_t>(cols));
+            for_each_runnable_policy([&](auto policy) {
+                using Policy = decltype(policy);
+                CAPTURE(Policy::name);
+                const auto got = dots_of<Policy>(w, x);
+                for (std::size_t k = 0; k < expected.size(); ++k) CHECK(got[k] == expected[k]);
+            });
+        }
+    }
+}
+
+TEST_CASE("base3: every byte value in every position of a vector, for every policy") {
+    // The base3 kernels decode bytes by arithmetic or by table lookups (avx512vbmi): rows made
+    // of all 243 encodings, each row shifted by one, so every encoding meets every byte lane.
+    std::vector<std::uint8_t> encodings;
+    for (unsigned n = 0; n < 243; ++n) encodings.push_back(base3::encode(n));
+    const std::size_t rows = 67, cols = 5 * 243;
+    const auto w = ternary::ternary_matrix<base3>::from_packed(rows, cols, ternary::weight_scales::per_matrix(1.0f),
+                                                               [&](std::uint8_t* out) {
+                                                                   for (std::size_t i = 0; i < rows; ++i)
+                                                                       for (std::size_t j = 0; j < 243; ++j)
+                                                                           out[i * 243 + j] = encodings[(i + j) % 243];
+                                                               });
+    for (std::size_t tokens : {std::size_t{1}, std::size_t{5}}) {
+        CAPTURE(tokens);
+        const auto x = batch_from(test::random_int8(tokens * cols), tokens, cols);
+        const auto reference = dots_of<ternary::simd::scalar>(w, x);
+        // The scalar oracle itself against the definition (trits decoded by base3::trit).
+        for (std::size_t i = 0; i < rows; i += 11) {
+            std::int64_t dot = 0;
+            for (std::size_t j = 0; j < cols; ++j) {
+                const int trit = static_cast<int>(base3::trit(encodings[(i + j / 5) % 243], j % 5)) - 1;
+                dot += trit * x.values(0)[j];
+            }
+            CHECK(reference[i] == dot);
+        }
         for_each_runnable_policy([&](auto policy) {
             using Policy = decltype(policy);
             CAPTURE(Policy::name);
-            const auto got = dots_of<Policy>(w, x);
-            for (std::size_t k = 0; k < expected.size(); ++k) CHECK(got[k] == expected[k]);
+            CHECK(dots_of<Policy>(w, x) == reference);
         });
     }
 }

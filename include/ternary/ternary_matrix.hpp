@@ -15,8 +15,10 @@
 #include "aligned_buffer.hpp"
 #include "error.hpp"
 #include "limits.hpp"
+#include "pack/convert.hpp"
 #include "pack/packing.hpp"
 #include "scales.hpp"
+#include "thread_pool.hpp"
 
 namespace ternary::inline TERNARY_ABI {
 
@@ -167,16 +169,28 @@ private:
     weight_scales scales_;
 };
 
-/// The same matrix in another packing (lossless: both hold exactly the trits).
+/// The same matrix in another packing (lossless: both hold exactly the trits). Row-wise
+/// packings convert row by row on the thread pool (pack/convert.hpp); others through the trits.
 template <packing To, packing From>
 ternary_matrix<To> repack(const ternary_matrix_view<From>& from) {
-    return ternary_matrix<To>::from_trits(from.trits(), from.rows(), from.cols(),
-                                          weight_scales::copy_of(from.scales()));
+    if constexpr (row_wise<To> && row_wise<From>) {
+        return ternary_matrix<To>::from_packed(from.rows(), from.cols(), weight_scales::copy_of(from.scales()),
+                                               [&](std::uint8_t* out) {
+            thread_pool& pool = default_pool();
+            const std::size_t grain = std::max<std::size_t>(16, from.rows() / (8 * pool.size()));
+            pool.run_ranges(from.rows(), grain, [&](std::size_t begin, std::size_t end) {
+                repack_rows<To, From>(from.bytes().data(), from.cols(), begin, end, out);
+            });
+        });
+    } else {
+        return ternary_matrix<To>::from_trits(from.trits(), from.rows(), from.cols(),
+                                              weight_scales::copy_of(from.scales()));
+    }
 }
 
 template <packing To, packing From>
 ternary_matrix<To> repack(const ternary_matrix<From>& from) {
-    return ternary_matrix<To>::from_trits(from.trits(), from.rows(), from.cols(), from.scales());
+    return repack<To>(from.view());
 }
 
 }  // namespace ternary::inline TERNARY_ABI

@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../aligned_buffer.hpp"
@@ -21,6 +22,7 @@
 #include "../int8_matrix.hpp"
 #include "../matrix_view.hpp"
 #include "../quant/absmax.hpp"
+#include "../pack/packing.hpp"
 #include "../thread_pool.hpp"
 #include "attention.hpp"
 #include "config.hpp"
@@ -83,6 +85,8 @@ public:
 
     const model_config& config() const noexcept { return config_; }
     const model_weights<Linear>& weights() const noexcept { return weights_; }
+    /// The weights, moved out (the model is left without them): to build another model.
+    model_weights<Linear> release_weights() && { return std::move(weights_); }
 
     /// The head that computes the logits: the output matrix, or the tied token embedding.
     const float_matrix& head() const noexcept { return weights_.output ? *weights_.output : weights_.token_embedding; }
@@ -383,5 +387,29 @@ private:
     std::size_t key_capacity_ = 0;                 // positions the key cache has room for
     std::vector<std::vector<float>> value_cache_;  // per layer (positions so far, kv_dim)
 };
+
+/// The same model with its ternary layers in packing To (BitNet's base3 or two_bit, say): the
+/// same trits, so the same logits bit for bit, since the products are exact in every packing.
+/// Consumes the model; its float weights move over. Layers are repacked one at a time on the
+/// thread pool, each freed once converted. An int8 head is not carried over: call
+/// use_int8_head() on the result.
+template <packing To, packing From>
+transformer<ternary_linear<To>> repacked(transformer<ternary_linear<From>>&& model) {
+    const model_config config = model.config();
+    model_weights<ternary_linear<From>> from = std::move(model).release_weights();
+    model_weights<ternary_linear<To>> to{std::move(from.token_embedding), {}, std::move(from.final_norm),
+                                         std::move(from.output)};
+    const auto convert = [](const ternary_linear<From>& linear) {
+        return ternary_linear<To>(repack<To>(linear.weights()), linear.normalizes_input());
+    };
+    to.layers.reserve(from.layers.size());
+    for (layer_weights<ternary_linear<From>>& l : from.layers) {
+        to.layers.push_back({std::move(l.attn_norm), convert(l.wq), convert(l.wk), convert(l.wv),
+                             std::move(l.attn_sub_norm), convert(l.wo), std::move(l.ffn_norm), convert(l.w_gate),
+                             convert(l.w_up), std::move(l.ffn_sub_norm), convert(l.w_down)});
+        l = {};
+    }
+    return transformer<ternary_linear<To>>(config, std::move(to));
+}
 
 }  // namespace ternary::inline TERNARY_ABI::bitnet

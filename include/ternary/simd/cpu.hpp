@@ -19,6 +19,7 @@ struct cpu_features {
     bool avx512bw = false;
     bool avx512vl = false;
     bool avx512vnni = false;
+    bool avx512vbmi = false;
     bool avxvnni = false;
     bool neon = false;
     bool dotprod = false;
@@ -49,6 +50,7 @@ inline cpu_features detect_cpu() {
     f.avx512bw = zmm_state && ((ebx >> 30) & 1);
     f.avx512vl = zmm_state && ((ebx >> 31) & 1);
     f.avx512vnni = zmm_state && ((ecx >> 11) & 1);
+    f.avx512vbmi = zmm_state && ((ecx >> 1) & 1);
     if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avxvnni = (eax >> 4) & 1;
     return f;
 }

@@ -16,6 +16,7 @@
 #include "../pack/packing.hpp"
 #include "../ternary_matrix.hpp"
 #include "avx2.hpp"
+#include "avx512vbmi.hpp"
 #include "avx512vnni.hpp"
 #include "avxvnni.hpp"
 #include "neon.hpp"
@@ -38,7 +39,7 @@ struct policy_list {
 /// header plus one line here.
 using compiled_policies = policy_list<
 #if defined(__x86_64__) || defined(__i386__)
-    avx512vnni, avxvnni, avx2,
+    avx512vbmi, avx512vnni, avxvnni, avx2,
 #elif defined(__aarch64__)
     neon_dotprod, neon,
 #endif

@@ -10,50 +10,110 @@
 // For rows [r0, r1) and every token: code_dot = sum_j c_j * q_j. The caller subtracts the
 // token's sum of q to get sum_j w_j * q_j.
 //
-// Decoding a vector of packed bytes v into G code vectors:
-//   two_bit: c0 = v & 3, 4*c1 = v & 12, c2 = (v >> 4) & 3, 4*c3 = (v >> 4) & 12.
-//            Masking without shifting leaves codes 1 and 3 multiplied by 4: they feed a second
-//            accumulator, divided by 4 (exactly: every term is a multiple of 4) at the end.
-//            One shift instead of three per vector.
-//   base3:   trit k = ((v * 3^k) mod 256 * 3) >> 8, by ops::times3 and ops::top_trit.
+// Decoding a vector of packed bytes v into G code vectors (`decoding` below). A code vector
+// may hold the codes times a power of two; it then feeds an accumulator of that factor, which
+// is divided back (exactly: every term is a multiple of it) when the accumulators are folded.
+//   two_bit: c0 = v & 3, 4*c1 = v & 12, c2 = (v >> 4) & 3, 4*c3 = (v >> 4) & 12: one shift
+//            instead of three per vector; accumulators x1 and x4.
+//   base3, by arithmetic: trit k = ((v * 3^k) mod 256 * 3) >> 8, by ops::times3 and
+//            ops::top_trit (which may give the trit times 2^ops::top_trit_shift); one
+//            accumulator.
+//   base3, by lookup (ops::decode_base3, AVX-512 VBMI): 64 * trit 0 by averages, trits 1..4
+//            as 2-bit codes from a 256-byte table, split by four masks into 1, 4, 16 and 64
+//            times the trit; accumulators x1, x4, x16, x64.
 //
-// Why nothing overflows (K <= max_cols = 2^23). Each product is c * q with c <= 8 (4 * 2) and
-// |q| <= 128, so |product| <= 1024:
-//   - pairs of products summed in int16 (AVX2 maddubs, NEON vmull) stay <= 2048 < 32767, and
-//     are widened to int32 at once: no int16 accumulation window (bitnet.cpp's overflow,
-//     its issue #629, comes from adding 128 maddubs results in int16; we add none);
-//   - an int32 lane of the 4*c accumulator holds 4 * (sum of c*q over at most K/2 weights
-//     spread over >= 4 lanes), |.| <= 4 * 256 * K / 8 = 128 K <= 2^30;
-//   - after the exact division by 4, every partial sum of the final reduction is a sum of
-//     c*q over a subset of the row, in [-256 K, 254 K], inside int32 for K <= 2^23.
+// Why nothing overflows (K <= max_cols = 2^23). Every code vector holds f * c with c <= 2 and
+// f * c <= 128, and |q| <= 128, so |product| <= 2^14:
+//   - pairs of products summed in int16 (AVX2 maddubs, NEON vmull) stay <= 2^15 in magnitude
+//     (-32768 at worst, which int16 holds), and are widened to int32 at once: no int16
+//     accumulation window (bitnet.cpp's overflow, its issue #629, comes from adding 128
+//     maddubs results in int16; we add none);
+//   - an int32 lane of an accumulator receives at most 5 code vectors x 4 products per step,
+//     so at most 2^14 * 20 * fold_steps = 1.34e9 < 2^31 before the accumulators are folded;
+//   - folded, every partial sum of `total` and of the final reduction is a sum of c*q over a
+//     subset of the row, in [-256 K, 254 K], inside int32 for K <= 2^23.
 
-/// Splits a vector of packed bytes into G vectors of codes (see above).
-template <std::size_t G>
-TERNARY_ALWAYS_INLINE void decode(typename ops::vec v, typename ops::vec (&code)[G]) {
-    if constexpr (G == 4) {
-        const typename ops::vec low = ops::bytes(0x03), high = ops::bytes(0x0C);
-        const typename ops::vec upper = ops::shift_right4(v);
-        code[0] = ops::and_(v, low);
-        code[1] = ops::and_(v, high);  // 4 * c1
-        code[2] = ops::and_(upper, low);
-        code[3] = ops::and_(upper, high);  // 4 * c3
+/// Whether Ops decodes base3 by table lookups (Ops::decode_base3, see `decoding` below).
+template <class Ops>
+inline constexpr bool decodes_base3_by_lookup = requires { requires Ops::base3_by_lookup; };
+
+/// How bytes of G weights become code vectors: decode(v, code) splits a vector of packed bytes
+/// into G code vectors; code vector p feeds accumulator target[p], which sums 2^shift[a] * c * q
+/// (exactly divisible, so the shifts at the end are exact). Also the tile shapes: gemv_rows rows
+/// against one token, gemm_rows rows against gemm_tokens tokens.
+template <std::size_t G, class Ops = ops>
+struct decoding;
+
+template <class Ops>
+struct decoding<4, Ops> {
+    static constexpr std::size_t accumulators = 2;
+    static constexpr std::size_t target[4] = {0, 1, 0, 1};
+    static constexpr int shift[2] = {0, 2};
+    static constexpr std::size_t gemv_rows = Ops::gemv_rows, gemm_rows = Ops::gemm_rows, gemm_tokens = Ops::gemm_tokens;
+
+    static TERNARY_ALWAYS_INLINE void decode(typename Ops::vec v, typename Ops::vec (&code)[4]) {
+        const typename Ops::vec low = Ops::bytes(0x03), high = Ops::bytes(0x0C);
+        const typename Ops::vec upper = Ops::shift_right4(v);
+        code[0] = Ops::and_(v, low);
+        code[1] = Ops::and_(v, high);  // 4 * c1
+        code[2] = Ops::and_(upper, low);
+        code[3] = Ops::and_(upper, high);  // 4 * c3
+    }
+};
+
+/// Ops::top_trit gives the top trit times 2^Ops::top_trit_shift (0 where not said).
+template <class Ops>
+inline constexpr int top_trit_shift = [] {
+    if constexpr (requires { Ops::top_trit_shift; }) {
+        return Ops::top_trit_shift;
     } else {
-        static_assert(G == 5, "packings with 4 (two_bit) or 5 (base3) weights per byte");
-        typename ops::vec m = v;
-        code[0] = ops::top_trit(m);
+        return 0;
+    }
+}();
+
+template <class Ops, bool Lookup>
+struct base3_decoding;
+
+/// base3 by arithmetic: trit k = ((v * 3^k) mod 256 * 3) >> 8, one accumulator.
+template <class Ops>
+struct base3_decoding<Ops, false> {
+    static constexpr std::size_t accumulators = 1;
+    static constexpr std::size_t target[5] = {0, 0, 0, 0, 0};
+    static constexpr int shift[1] = {top_trit_shift<Ops>};
+    static constexpr std::size_t gemv_rows = Ops::gemv_rows, gemm_rows = Ops::gemm_rows, gemm_tokens = Ops::gemm_tokens;
+
+    static TERNARY_ALWAYS_INLINE void decode(typename Ops::vec v, typename Ops::vec (&code)[5]) {
+        typename Ops::vec m = v;
+        code[0] = Ops::top_trit(m);
         TERNARY_UNROLL
         for (std::size_t k = 1; k < 5; ++k) {
-            m = ops::times3(m);
-            code[k] = ops::top_trit(m);
+            m = Ops::times3(m);
+            code[k] = Ops::top_trit(m);
         }
     }
-}
+};
 
-/// The accumulator a code vector feeds: 1 for two_bit's codes that carry a factor 4.
-template <std::size_t G>
-constexpr std::size_t accumulator_of(std::size_t plane) {
-    return G == 4 ? (plane & 1) : 0;
-}
+/// base3 by Ops::decode_base3: code[0] = 64 * trit 0, code[1 + k] = 4^k * trit 1 + k. Four
+/// accumulators (times 1, 4, 16, 64), so no code needs a shift back to {0, 1, 2}.
+template <class Ops>
+struct base3_decoding<Ops, true> {
+    static constexpr std::size_t accumulators = 4;
+    static constexpr std::size_t target[5] = {3, 0, 1, 2, 3};
+    static constexpr int shift[4] = {0, 2, 4, 6};
+    static constexpr std::size_t gemv_rows = Ops::base3_gemv_rows, gemm_rows = Ops::base3_gemm_rows,
+                                 gemm_tokens = Ops::base3_gemm_tokens;
+
+    static TERNARY_ALWAYS_INLINE void decode(typename Ops::vec v, typename Ops::vec (&code)[5]) {
+        Ops::decode_base3(v, code);
+    }
+};
+
+template <class Ops>
+struct decoding<5, Ops> : base3_decoding<Ops, decodes_base3_by_lookup<Ops>> {};
+
+/// Vectors of a row after which the accumulators are folded into the total (see the overflow
+/// bounds at the top).
+inline constexpr std::size_t fold_steps = 4096;
 
 /// How far ahead the weights are prefetched: about two DRAM latencies of streaming.
 inline constexpr std::size_t prefetch_bytes = std::size_t{16} << 10;
@@ -62,7 +122,8 @@ inline constexpr std::size_t prefetch_bytes = std::size_t{16} << 10;
 template <std::size_t G, std::size_t R, std::size_t T, bool Partial>
 TERNARY_ALWAYS_INLINE void step(const std::uint8_t* rows, std::size_t row_bytes, std::size_t byte_offset,
                                 std::size_t partial_bytes, const std::int8_t* planes, std::size_t plane_stride,
-                                std::size_t plane_offset, std::size_t ahead, typename ops::acc (&acc)[R][T][2]) {
+                                std::size_t plane_offset, std::size_t ahead,
+                                typename ops::acc (&acc)[R][T][decoding<G>::accumulators]) {
     typename ops::vec act[T][G];
     TERNARY_UNROLL
     for (std::size_t t = 0; t < T; ++t) {
@@ -83,12 +144,12 @@ TERNARY_ALWAYS_INLINE void step(const std::uint8_t* rows, std::size_t row_bytes,
         __builtin_prefetch(src + ahead, 0, 2);
         const typename ops::vec packed = Partial ? ops::load_partial(src, partial_bytes) : ops::load(src);
         typename ops::vec code[G];
-        decode<G>(packed, code);
+        decoding<G>::decode(packed, code);
         TERNARY_UNROLL
         for (std::size_t t = 0; t < T; ++t) {
             TERNARY_UNROLL
             for (std::size_t p = 0; p < G; ++p) {
-                typename ops::acc& a = acc[r][t][accumulator_of<G>(p)];
+                typename ops::acc& a = acc[r][t][decoding<G>::target[p]];
                 a = ops::dot(a, code[p], act[t][p]);
             }
         }
@@ -99,30 +160,54 @@ TERNARY_ALWAYS_INLINE void step(const std::uint8_t* rows, std::size_t row_bytes,
 template <std::size_t G, std::size_t R, std::size_t T>
 TERNARY_ALWAYS_INLINE void tile(const std::uint8_t* rows, std::size_t row_bytes, const std::int8_t* planes,
                                 std::size_t plane_stride, std::int32_t (&code_dots)[R][T]) {
-    typename ops::acc acc[R][T][2];
+    constexpr std::size_t A = decoding<G>::accumulators;
+    typename ops::acc acc[R][T][A], total[R][T];
     TERNARY_UNROLL
     for (std::size_t r = 0; r < R; ++r) {
         TERNARY_UNROLL
-        for (std::size_t t = 0; t < T; ++t) acc[r][t][0] = acc[r][t][1] = ops::zero();
+        for (std::size_t t = 0; t < T; ++t) {
+            total[r][t] = ops::zero();
+            TERNARY_UNROLL
+            for (std::size_t a = 0; a < A; ++a) acc[r][t][a] = ops::zero();
+        }
     }
+    // Moves the accumulators, each divided by its factor 2^shift (exactly), into `total`.
+    const auto fold = [&] {
+        TERNARY_UNROLL
+        for (std::size_t r = 0; r < R; ++r) {
+            TERNARY_UNROLL
+            for (std::size_t t = 0; t < T; ++t) {
+                TERNARY_UNROLL
+                for (std::size_t a = 0; a < A; ++a) {
+                    typename ops::acc scaled_down = acc[r][t][a];
+                    for (int s = 0; s < decoding<G>::shift[a]; s += 2) scaled_down = ops::shift_right2(scaled_down);
+                    total[r][t] = ops::add(total[r][t], scaled_down);
+                    acc[r][t][a] = ops::zero();
+                }
+            }
+        }
+    };
     const std::size_t full = row_bytes / ops::width, partial = row_bytes % ops::width;
     const std::size_t chunk_weights = static_cast<std::size_t>(G) * ops::width;
     // Prefetch distance: whole tiles, at least prefetch_bytes ahead.
     const std::size_t tile_bytes = R * row_bytes;
     const std::size_t ahead = tile_bytes * std::max<std::size_t>(1, (prefetch_bytes + tile_bytes - 1) / tile_bytes);
-    for (std::size_t c = 0; c < full; ++c) {
-        step<G, R, T, false>(rows, row_bytes, c * ops::width, 0, planes, plane_stride, c * chunk_weights, ahead, acc);
+    for (std::size_t c = 0; c < full;) {
+        for (const std::size_t end = std::min(full, c + fold_steps); c < end; ++c) {
+            step<G, R, T, false>(rows, row_bytes, c * ops::width, 0, planes, plane_stride, c * chunk_weights, ahead,
+                                 acc);
+        }
+        if (c < full) fold();  // rows longer than fold_steps vectors only
     }
     if (partial != 0) {
         step<G, R, T, true>(rows, row_bytes, full * ops::width, partial, planes, plane_stride,
                             full * chunk_weights, ahead, acc);
     }
+    fold();
     TERNARY_UNROLL
     for (std::size_t r = 0; r < R; ++r) {
         TERNARY_UNROLL
-        for (std::size_t t = 0; t < T; ++t) {
-            code_dots[r][t] = ops::reduce(ops::add(acc[r][t][0], ops::shift_right2(acc[r][t][1])));
-        }
+        for (std::size_t t = 0; t < T; ++t) code_dots[r][t] = ops::reduce(total[r][t]);
     }
 }
 
@@ -160,18 +245,19 @@ void code_dots(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r
     const std::uint8_t* first_row = weights + r0 * row_bytes;
     const std::size_t head_bytes = std::min(prefetch_bytes, (r1 - r0) * row_bytes);
     for (std::size_t offset = 0; offset < head_bytes; offset += 64) __builtin_prefetch(first_row + offset, 0, 2);
-    constexpr std::size_t gemm_tokens = ops::gemm_tokens, block_bytes = std::size_t{96} << 10;
+    constexpr std::size_t gemm_rows = decoding<G>::gemm_rows, gemm_tokens = decoding<G>::gemm_tokens;
+    constexpr std::size_t block_bytes = std::size_t{96} << 10;
     const std::size_t block_rows = tokens < gemm_tokens ? r1 - r0
-                                   : std::max(ops::gemm_rows, block_bytes / row_bytes / ops::gemm_rows * ops::gemm_rows);
+                                   : std::max(gemm_rows, block_bytes / row_bytes / gemm_rows * gemm_rows);
     for (std::size_t block = r0; block < r1; block += block_rows) {
         const std::size_t end = std::min(r1, block + block_rows);
         std::size_t t = 0;
         for (; t + gemm_tokens <= tokens; t += gemm_tokens) {
-            rows_against_tokens<G, ops::gemm_rows, gemm_tokens>(weights, row_bytes, block, end, planes, plane_stride, t,
+            rows_against_tokens<G, gemm_rows, gemm_tokens>(weights, row_bytes, block, end, planes, plane_stride, t,
                                                                  out, out_token_stride);
         }
         for (; t < tokens; ++t) {
-            rows_against_tokens<G, ops::gemv_rows, 1>(weights, row_bytes, block, end, planes, plane_stride, t, out,
+            rows_against_tokens<G, decoding<G>::gemv_rows, 1>(weights, row_bytes, block, end, planes, plane_stride, t, out,
                                                       out_token_stride);
         }
     }

@@ -1,0 +1,88 @@
+#pragma once
+// Rows of one row-wise packing rewritten in another, without a matrix of trits in between:
+// what repack<To>(matrix) runs on each thread's rows. two_bit -> base3 (the model's layers
+// loaded from I2_S or TQ2_0 files and run as base3) goes by a table of every five 2-bit codes;
+// any other pair decodes a row to trits and encodes it again.
+
+#include "../config.hpp"
+
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "base3.hpp"
+#include "packing.hpp"
+#include "two_bit.hpp"
+
+namespace ternary::inline TERNARY_ABI {
+
+/// Whether P stores each row on its own (row_wise_packing), so rows can be converted one by one.
+template <class P>
+concept row_wise = std::derived_from<P, row_wise_packing<P>>;
+
+namespace detail {
+
+/// base3_of_two_bit_codes[q]: the base3 byte of five weights whose two_bit codes are the 10 bits
+/// of q (first weight lowest, as two_bit stores them). A quintuple holding code 3 (which
+/// validated two_bit data never has) maps to a byte that encodes nothing, so base3's validation
+/// would refuse it.
+inline constexpr std::array<std::uint8_t, 1024> base3_of_two_bit_codes = [] {
+    std::uint8_t not_an_encoding = 0;
+    while (base3_is_encoding[not_an_encoding]) ++not_an_encoding;
+    std::array<std::uint8_t, 1024> table{};
+    for (unsigned q = 0; q < 1024; ++q) {
+        unsigned n = 0;
+        bool valid = true;
+        for (unsigned k = 0; k < 5; ++k) {
+            const unsigned code = (q >> (2 * k)) & 3u;
+            valid = valid && code != 3;
+            n = n * 3 + code;
+        }
+        table[q] = valid ? base3::encode(n) : not_an_encoding;
+    }
+    return table;
+}();
+
+/// One two_bit row to base3: every 5 input bytes (20 weights) are exactly 4 output bytes, each
+/// a table lookup of 10 bits; the last weights go through trits.
+inline void two_bit_row_to_base3(const std::uint8_t* in, std::size_t cols, std::uint8_t* out) {
+    const std::size_t groups = cols / 20;
+    for (std::size_t g = 0; g < groups; ++g) {
+        std::uint64_t bits = 0;
+        std::memcpy(&bits, in + 5 * g, 5);  // little-endian: weight 4j + k at bits 8j + 2k
+        for (std::size_t j = 0; j < 4; ++j) out[4 * g + j] = base3_of_two_bit_codes[(bits >> (10 * j)) & 1023u];
+    }
+    std::int8_t tail[20];
+    const std::size_t done = 20 * groups, rest = cols - done;
+    for (std::size_t k = 0; k < rest; ++k) {
+        const std::size_t col = done + k;
+        tail[k] = static_cast<std::int8_t>(static_cast<int>((in[col / 4] >> (2 * (col % 4))) & 3u) - 1);
+    }
+    base3::encode_row(tail, rest, out + 4 * groups);
+}
+
+}  // namespace detail
+
+/// Rows [begin, end) of a rows x cols From-packed matrix (`in`, whole matrix) into the To-packed
+/// matrix `out` (whole matrix): the same trits. Both packings row-wise; `in` validated.
+template <row_wise To, row_wise From>
+void repack_rows(const std::uint8_t* in, std::size_t cols, std::size_t begin, std::size_t end, std::uint8_t* out) {
+    const std::size_t in_bytes = From::row_bytes(cols), out_bytes = To::row_bytes(cols);
+    if constexpr (std::is_same_v<From, To>) {
+        std::memcpy(out + begin * out_bytes, in + begin * in_bytes, (end - begin) * in_bytes);
+    } else if constexpr (std::is_same_v<From, two_bit> && std::is_same_v<To, base3>) {
+        for (std::size_t i = begin; i < end; ++i) detail::two_bit_row_to_base3(in + i * in_bytes, cols, out + i * out_bytes);
+    } else {
+        std::vector<std::int8_t> trits(cols);
+        for (std::size_t i = begin; i < end; ++i) {
+            From::decode_row(in + i * in_bytes, cols, trits.data());
+            To::encode_row(trits.data(), cols, out + i * out_bytes);
+        }
+    }
+}
+
+}  // namespace ternary::inline TERNARY_ABI
