@@ -14,10 +14,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -42,6 +44,7 @@ double seconds_since(clock_type::time_point start) {
 struct options {
     bool quick = false;
     bool f16_head = false;
+    std::string packing = "auto";  // the layers' packing for the main phases
     std::string model;   // empty: the 2b4t preset, random weights
     std::string preset = "2b4t";
 };
@@ -197,10 +200,11 @@ void run(Model& model, const options& o, std::string_view name) {
     const std::size_t macs = macs_per_token(model);
     const std::size_t decoded = o.quick ? 32 : 128;
     const std::string head = model.has_int8_head() ? "int8" : "stored";
+    const std::string_view layers = ternary::bitnet::linear_kind<std::remove_cvref_t<decltype(model.weights().layers[0].wq)>>;
     const auto report_decode = [&](std::size_t threads, bool contended, double tps, double gbps) {
-        std::printf("{\"phase\":\"decode\",\"model\":\"%.*s\",\"head\":\"%s\",\"threads\":%zu,\"contended\":%s,"
+        std::printf("{\"phase\":\"decode\",\"model\":\"%.*s\",\"layers\":\"%s\",\"head\":\"%s\",\"threads\":%zu,\"contended\":%s,"
                     "\"tokens\":%zu,\"tokens_per_s\":%.2f,\"bytes_per_token\":%zu,\"read_gbps\":%.1f,\"bw_fraction\":%.3f}\n",
-                    static_cast<int>(name.size()), name.data(), head.c_str(), threads, contended ? "true" : "false",
+                    static_cast<int>(name.size()), name.data(), layers.data(), head.c_str(), threads, contended ? "true" : "false",
                     decoded, tps, bytes, gbps, static_cast<double>(bytes) * tps / (gbps * 1e9));
         std::fflush(stdout);
     };
@@ -219,9 +223,9 @@ void run(Model& model, const options& o, std::string_view name) {
             if (n > model.config().seq_len) continue;
             const int rounds = n > 64 ? 2 : 3;  // the first pass of a length also sizes the run buffers
             const double prefill = prefill_tokens_per_s(model, n, rounds);
-            std::printf("{\"phase\":\"prefill\",\"model\":\"%.*s\",\"threads\":%zu,\"contended\":false,\"tokens\":%zu,"
-                        "\"tokens_per_s\":%.2f",
-                        static_cast<int>(name.size()), name.data(), threads, n, prefill);
+            std::printf("{\"phase\":\"prefill\",\"model\":\"%.*s\",\"layers\":\"%s\",\"threads\":%zu,\"contended\":false,"
+                        "\"tokens\":%zu,\"tokens_per_s\":%.2f",
+                        static_cast<int>(name.size()), name.data(), layers.data(), threads, n, prefill);
             if constexpr (ternary_layers) {
                 const double gemm = gemm_seconds(model, 64);
                 const double bound = 64.0 / gemm;
@@ -241,6 +245,42 @@ void run(Model& model, const options& o, std::string_view name) {
         report_decode(2, true, tps, gbps);
         std::printf("{\"phase\":\"contention\",\"contended_2t_decode_vs_1t\":%.3f}\n",
                     decode_1t > 0 ? tps / decode_1t : 0.0);
+        std::fflush(stdout);
+    }
+}
+
+/// The same layers in two_bit and in base3 (the same trits: repacked), decoding alternately in
+/// this one run, so that the machine's noise falls on both alike: the median of the rounds at 1
+/// and 2 threads, then a 64-token prefill at 2 threads.
+template <class TwoBitModel, class Base3Model>
+void compare_packings(TwoBitModel& two_bit_model, Base3Model& base3_model, const options& o, std::string_view name) {
+    const std::size_t decoded = o.quick ? 32 : 128;
+    const int rounds = o.quick ? 3 : 5;
+    for (std::size_t threads : {1u, 2u}) {
+        ternary::set_threads(threads);
+        std::vector<double> a, b;
+        for (int r = 0; r < rounds; ++r) {
+            a.push_back(decode_tokens_per_s(two_bit_model, decoded));
+            b.push_back(decode_tokens_per_s(base3_model, decoded));
+        }
+        std::printf("{\"phase\":\"packing\",\"op\":\"decode\",\"model\":\"%.*s\",\"head\":\"%s\",\"threads\":%zu,"
+                    "\"rounds\":%d,\"two_bit_tokens_per_s\":%.2f,\"base3_tokens_per_s\":%.2f,\"two_bit_bytes_per_token\":%zu,"
+                    "\"base3_bytes_per_token\":%zu,\"base3_vs_two_bit\":%.3f}\n",
+                    static_cast<int>(name.size()), name.data(), two_bit_model.has_int8_head() ? "int8" : "stored", threads,
+                    rounds, median(a), median(b), two_bit_model.weight_bytes_per_token(),
+                    base3_model.weight_bytes_per_token(), median(b) / median(a));
+        std::fflush(stdout);
+    }
+    if (64 <= two_bit_model.config().seq_len) {
+        ternary::set_threads(2);
+        std::vector<double> a, b;
+        for (int r = 0; r < rounds; ++r) {
+            a.push_back(prefill_tokens_per_s(two_bit_model, 64, 1));
+            b.push_back(prefill_tokens_per_s(base3_model, 64, 1));
+        }
+        std::printf("{\"phase\":\"packing\",\"op\":\"prefill\",\"model\":\"%.*s\",\"threads\":2,\"tokens\":64,"
+                    "\"rounds\":%d,\"two_bit_tokens_per_s\":%.2f,\"base3_tokens_per_s\":%.2f,\"base3_vs_two_bit\":%.3f}\n",
+                    static_cast<int>(name.size()), name.data(), rounds, median(a), median(b), median(b) / median(a));
         std::fflush(stdout);
     }
 }
@@ -276,16 +316,25 @@ int main(int argc, char** argv) {
             o.f16_head = true;
         } else if ((arg == "--model" || arg == "--preset") && i + 1 < argc) {
             (arg == "--model" ? o.model : o.preset) = argv[++i];
+        } else if (arg == "--packing" && i + 1 < argc &&
+                   (std::string_view(argv[i + 1]) == "auto" || std::string_view(argv[i + 1]) == "two_bit" ||
+                    std::string_view(argv[i + 1]) == "base3")) {
+            o.packing = argv[++i];
         } else {
             std::fprintf(stderr,
                          "usage: ternary-model-bench [--quick] [--model FILE | --preset CONFIG] [--f16-head]\n"
+                         "                           [--packing auto|two_bit|base3]\n"
                          "  --quick          fewer tokens and repetitions (under 90 s)\n"
                          "  --model FILE     a checkpoint (GGUF, safetensors, llama2.c); default: random weights\n"
                          "  --preset CONFIG  the random model's shape (default 2b4t; see ternary-generate --random)\n"
                          "  --f16-head       keep the head as stored (default: the int8 head)\n"
+                         "  --packing P      the ternary layers' packing in the main phases: two_bit, base3 or\n"
+                         "                   auto (default: as the programs choose, base3 with AVX-512 VBMI)\n"
                          "Prints one JSON object per line: decode and prefill at 1 and 2 threads (tokens_per_s,\n"
                          "bytes_per_token, read_gbps, bw_fraction; gemm_bound_tokens_per_s, gemm_fraction), the\n"
-                         "same decode and a 4096 x 4096 GEMV with a busy process on one core (contended: true).\n");
+                         "same decode and a 4096 x 4096 GEMV with a busy process on one core (contended: true);\n"
+                         "for ternary layers, decode and prefill with them in two_bit and in base3, alternated\n"
+                         "(phase packing: base3_vs_two_bit).\n");
             return arg == "--help" || arg == "-h" ? 0 : 2;
         }
     }
@@ -297,13 +346,33 @@ int main(int argc, char** argv) {
                          seconds_since(start));
             run(model, o, name);
         };
-        if (o.model.empty()) {
-            auto model = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(
-                ternary::bitnet::preset_config(o.preset), 42);
-            prepare(model, o.preset);
+        using two_bit_model = ternary::bitnet::transformer<ternary::bitnet::ternary_linear<ternary::two_bit>>;
+        const auto two_bit_layers = [&]() -> two_bit_model {
+            if (o.model.empty()) {
+                return ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(
+                    ternary::bitnet::preset_config(o.preset), 42);
+            }
+            return std::get<two_bit_model>(ternary::io::load_model(o.model));
+        };
+        const std::string name = o.model.empty() ? o.preset : o.model;
+        std::optional<ternary::io::any_model> loaded;
+        if (!o.model.empty()) loaded = ternary::io::load_model(o.model);
+        if (!loaded || std::holds_alternative<two_bit_model>(*loaded)) {
+            // Ternary layers: the model twice, in two_bit and in base3 (loaded again, repacked).
+            two_bit_model two_bit = loaded ? std::get<two_bit_model>(std::move(*loaded)) : two_bit_layers();
+            auto base3 = ternary::bitnet::repacked<ternary::base3>(two_bit_layers());
+            const bool base3_first = o.packing == "base3" ||
+                                     (o.packing == "auto" && ternary::simd::preferred_packing_name() == ternary::base3::name);
+            if (base3_first) {
+                prepare(base3, name);
+                if (!o.f16_head) two_bit.use_int8_head();
+            } else {
+                prepare(two_bit, name);
+                if (!o.f16_head) base3.use_int8_head();
+            }
+            compare_packings(two_bit, base3, o, name);
         } else {
-            auto loaded = ternary::io::load_model(o.model);
-            std::visit([&](auto& model) { prepare(model, o.model); }, loaded);
+            std::visit([&](auto& model) { prepare(model, name); }, *loaded);
         }
         gemv_contention(o);
         std::fprintf(stderr, "model-bench: done in %.1f s\n", seconds_since(start));

@@ -19,11 +19,12 @@
 #include <ternary/tokenizer/chat.hpp>
 #include <ternary/tokenizer/tokenizer.hpp>
 
+#include "packing_option.hpp"
 #include "sampling_options.hpp"
 
 namespace {
 
-const char* usage =
+const std::string usage = std::string(
     "usage: ternary-chat -m MODEL [-z TOKENIZER] [options]\n"
     "  -m MODEL         checkpoint (GGUF or a Hugging Face directory) with its tokenizer\n"
     "  -z TOKENIZER     a tokenizer file or directory, for models that do not carry one\n"
@@ -35,7 +36,8 @@ const char* usage =
     "  --top-k K        sample among the K most likely tokens; 0: all (default 0)\n"
     "  --top-p P        sample among the most likely tokens whose probability reaches P (default 0.9)\n"
     "  --seed S         random seed (default 42)\n"
-    "  --int8-head      compute the logits with an int8 copy of the output head (faster)\n"
+    "  --int8-head      compute the logits with an int8 copy of the output head (faster)\n") +
+    examples::packing_help +
     "  -t THREADS       threads (default: all cores, or TERNARY_THREADS)\n"
     "  -h, --help       this text\n"
     "In the chat: /reset starts a new conversation, /quit (or Ctrl-D) leaves, Ctrl-C stops a reply.\n";
@@ -43,12 +45,13 @@ const char* usage =
 struct options {
     std::string model, tokenizer, system, chat_template;
     std::size_t max_reply = 0, threads = 0;
+    std::string packing = "auto";
     bool int8_head = false;
     ternary::bitnet::sampler_options sampling{.temperature = 0.7f, .top_k = 0, .top_p = 0.9f, .seed = 42};
 };
 
 [[noreturn]] void fail(const std::string& message, bool show_usage = true) {
-    std::fprintf(stderr, "ternary-chat: error: %s\n%s", message.c_str(), show_usage ? usage : "");
+    std::fprintf(stderr, "ternary-chat: error: %s\n%s", message.c_str(), show_usage ? usage.c_str() : "");
     std::exit(1);
 }
 
@@ -57,7 +60,7 @@ options parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
-            std::fputs(usage, stdout);
+            std::fputs(usage.c_str(), stdout);
             std::exit(0);
         }
         if (arg == "--int8-head") {
@@ -71,6 +74,8 @@ options parse(int argc, char** argv) {
             else if (arg == "-z") o.tokenizer = value;
             else if (arg == "--system") o.system = value;
             else if (arg == "--template") o.chat_template = value;
+            else if (arg == "--packing" && examples::valid_packing(value)) o.packing = value;
+            else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
             else if (arg == "-n") o.max_reply = std::stoul(value);
             else if (examples::read_sampling_option(arg, value, o.sampling)) continue;
             else if (arg == "-t") o.threads = std::stoul(value);
@@ -253,7 +258,7 @@ int main(int argc, char** argv) {
             if (!tokenizer) fail(o.model + " carries no tokenizer: pass -z TOKENIZER", false);
             std::fprintf(stderr, "loaded %s in %.2f s\n", o.model.c_str(),
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
-            chat(model, *tokenizer, o);
+            examples::with_packing(model, o.packing, [&](auto& m) { chat(m, *tokenizer, o); });
         }, loaded);
     } catch (const ternary::error& e) {
         std::fprintf(stderr, "ternary-chat: error: %s\n", e.what());

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <type_traits>
 #include <vector>
 
 #include <ternary/bitnet/generate.hpp>
@@ -18,11 +19,12 @@
 #include <ternary/thread_pool.hpp>
 #include <ternary/tokenizer/tokenizer.hpp>
 
+#include "packing_option.hpp"
 #include "sampling_options.hpp"
 
 namespace {
 
-const char* usage =
+const std::string usage = std::string(
     "usage: ternary-generate -m MODEL [-z TOKENIZER] [options]\n"
     "       ternary-generate --random CONFIG [options]\n"
     "  -m MODEL         checkpoint: GGUF (bitnet-b1.58, bitnet-25, bitnet, llama), a Hugging Face\n"
@@ -34,7 +36,9 @@ const char* usage =
     "  --random CONFIG  no file: random weights of a preset shape, for speed measurements, e.g.\n"
     "                   2b4t (BitNet b1.58 2B4T) or 2b4t,layers=4; text is bytes unless -z\n"
     "  --float          with --random: the same-shape model with f16 (not ternary) linears\n"
-    "  --int8-head      compute the logits with an int8 copy of the output head (faster decoding)\n"
+    "  --int8-head      compute the logits with an int8 copy of the output head (faster decoding)\n") +
+    examples::packing_help +
+    "  --base3          the same as --packing base3\n"
     "  --prompt-tokens N  a prompt of N fixed tokens (BOS and N-1 others) instead of -p\n"
     "  -p PROMPT        text to continue (default: none, start from BOS)\n"
     "  -n N             positions to run, prompt and BOS included (default 256; at most the context)\n"
@@ -47,13 +51,14 @@ const char* usage =
 
 struct options {
     std::string model, tokenizer, prompt, random;
-    bool float_linears = false, int8_head = false, base3 = false;
+    std::string packing = "auto";
+    bool float_linears = false, int8_head = false;
     std::size_t steps = 256, threads = 0, prompt_tokens = 0;
     ternary::bitnet::sampler_options sampling{.temperature = 1.0f, .top_k = 0, .top_p = 0.9f, .seed = 42};
 };
 
 [[noreturn]] void fail(const std::string& message) {
-    std::fprintf(stderr, "ternary-generate: error: %s\n%s", message.c_str(), usage);
+    std::fprintf(stderr, "ternary-generate: error: %s\n%s", message.c_str(), usage.c_str());
     std::exit(1);
 }
 
@@ -62,11 +67,15 @@ options parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
-            std::fputs(usage, stdout);
+            std::fputs(usage.c_str(), stdout);
             std::exit(0);
         }
-        if (arg == "--float" || arg == "--int8-head" || arg == "--base3") {
-            (arg == "--float" ? o.float_linears : arg == "--base3" ? o.base3 : o.int8_head) = true;
+        if (arg == "--float" || arg == "--int8-head") {
+            (arg == "--float" ? o.float_linears : o.int8_head) = true;
+            continue;
+        }
+        if (arg == "--base3") {
+            o.packing = "base3";
             continue;
         }
         if (i + 1 >= argc) fail("missing value after " + std::string(arg));
@@ -75,6 +84,8 @@ options parse(int argc, char** argv) {
             if (arg == "-m") o.model = value;
             else if (arg == "-z") o.tokenizer = value;
             else if (arg == "--random") o.random = value;
+            else if (arg == "--packing" && examples::valid_packing(value)) o.packing = value;
+            else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
             else if (arg == "--prompt-tokens") o.prompt_tokens = std::stoul(value);
             else if (arg == "-p") o.prompt = value;
             else if (arg == "-n") o.steps = std::stoul(value);
@@ -183,7 +194,8 @@ void run(Model& model, const std::optional<ternary::tokenizer::any_tokenizer>& t
         std::fprintf(stderr, "decode: %zu tokens in %.3f s, %.1f tokens/s\n", decoded, stats.decode_seconds,
                      static_cast<double>(decoded) / stats.decode_seconds);
     }
-    std::fprintf(stderr, "threads %zu, resident %.0f MiB (peak %.0f MiB)\n", ternary::threads(), rss, peak);
+    std::fprintf(stderr, "threads %zu, layers %s, resident %.0f MiB (peak %.0f MiB)\n", ternary::threads(),
+                 ternary::bitnet::linear_kind<std::remove_cvref_t<decltype(model.weights().layers[0].wq)>>.data(), rss, peak);
 }
 
 }  // namespace
@@ -202,14 +214,10 @@ int main(int argc, char** argv) {
                 auto model = ternary::bitnet::random_model<ternary::bitnet::float_linear>(config, o.sampling.seed);
                 report();
                 run(model, tokenizer, o);
-            } else if (o.base3) {
-                auto model = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::base3>>(config, o.sampling.seed);
-                report();
-                run(model, tokenizer, o);
             } else {
                 auto model = ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, o.sampling.seed);
                 report();
-                run(model, tokenizer, o);
+                examples::with_packing(model, o.packing, [&](auto& m) { run(m, tokenizer, o); });
             }
             return 0;
         }
@@ -220,7 +228,7 @@ int main(int argc, char** argv) {
             else tokenizer = ternary::tokenizer::tokenizer_of_model(o.model);
             std::fprintf(stderr, "loaded %s in %.2f s%s\n", o.model.c_str(), seconds_since(load_start),
                          tokenizer ? "" : "; it has no tokenizer and no -z was given: text in and out is bytes");
-            run(model, tokenizer, o);
+            examples::with_packing(model, o.packing, [&](auto& m) { run(m, tokenizer, o); });
         }, loaded);
     } catch (const ternary::error& e) {
         std::fprintf(stderr, "ternary-generate: error: %s\n", e.what());

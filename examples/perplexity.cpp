@@ -13,33 +13,51 @@
 #include <ternary/io/load.hpp>
 #include <ternary/tokenizer/tokenizer.hpp>
 
+#include "packing_option.hpp"
+
 namespace {
 
-const char* usage =
-    "usage: ternary-perplexity -m MODEL [-z TOKENIZER] -f TEXT [--separator S] [--int8-head]\n"
+const std::string usage = std::string(
+    "usage: ternary-perplexity -m MODEL [-z TOKENIZER] -f TEXT [options]\n"
     "  -m MODEL         checkpoint: GGUF, safetensors directory, llama2.c (.bin, float) or\n"
     "                   bitllama2.c (ak42, ternary)\n"
     "  -z TOKENIZER     the model's tokenizer (default: the one the model carries)\n"
     "  -f TEXT          the text file to score\n"
     "  --separator S    documents in TEXT are separated by S (default <|endoftext|>); each is\n"
     "                   trimmed, empty ones skipped, encoded with BOS in front, cut to the context\n"
-    "  --int8-head      compute the logits with an int8 copy of the output head\n"
+    "  --int8-head      compute the logits with an int8 copy of the output head\n") +
+    examples::packing_help +
+    "  -t THREADS       threads (default: all cores, or TERNARY_THREADS)\n"
     "  -h, --help       this text\n";
 
 [[noreturn]] void fail(const std::string& message) {
-    std::fprintf(stderr, "ternary-perplexity: error: %s\n%s", message.c_str(), usage);
+    std::fprintf(stderr, "ternary-perplexity: error: %s\n%s", message.c_str(), usage.c_str());
     std::exit(1);
+}
+
+/// A thread count: digits only, at least 1.
+std::size_t parse_threads(const char* value) {
+    const std::string_view v = value;
+    std::size_t n = 0;
+    bool digits = !v.empty() && v.size() <= 6;
+    for (char c : v) {
+        digits = digits && c >= '0' && c <= '9';
+        n = n * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (!digits || n == 0) fail("bad value '" + std::string(v) + "' for -t");
+    return n;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string model_path, tokenizer_path, text_path, separator = "<|endoftext|>";
+    std::string model_path, tokenizer_path, text_path, separator = "<|endoftext|>", packing = "auto";
+    std::size_t threads = 0;
     bool int8_head = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
-            std::fputs(usage, stdout);
+            std::fputs(usage.c_str(), stdout);
             return 0;
         }
         if (arg == "--int8-head") {
@@ -52,6 +70,9 @@ int main(int argc, char** argv) {
         else if (arg == "-z") tokenizer_path = value;
         else if (arg == "-f") text_path = value;
         else if (arg == "--separator") separator = value;
+        else if (arg == "--packing" && examples::valid_packing(value)) packing = value;
+        else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
+        else if (arg == "-t") threads = parse_threads(value);
         else fail("unknown option " + std::string(arg));
     }
     if (model_path.empty() || text_path.empty()) fail("pass -m MODEL and -f TEXT");
@@ -60,6 +81,7 @@ int main(int argc, char** argv) {
     std::ostringstream text;
     text << in.rdbuf();
     try {
+        if (threads != 0) ternary::set_threads(threads);
         ternary::io::any_model loaded = ternary::io::load_model(model_path);
         std::visit([&](auto& model) {
             const auto tokenizer = !tokenizer_path.empty()
@@ -67,9 +89,11 @@ int main(int argc, char** argv) {
                                        : ternary::tokenizer::tokenizer_of_model(model_path);
             if (!tokenizer) fail(model_path + " carries no tokenizer: pass -z TOKENIZER");
             if (tokenizer->vocab_size() > model.config().vocab_size) fail("the tokenizer has more tokens than the model");
-            if (int8_head) model.use_int8_head();
-            const auto result = ternary::bitnet::perplexity(model, *tokenizer, text.str(), separator);
-            std::printf("nll=%.6f ppl=%.4f tokens=%zu\n", result.nll, result.perplexity, result.tokens);
+            examples::with_packing(model, packing, [&](auto& m) {
+                if (int8_head) m.use_int8_head();
+                const auto result = ternary::bitnet::perplexity(m, *tokenizer, text.str(), separator);
+                std::printf("nll=%.6f ppl=%.4f tokens=%zu\n", result.nll, result.perplexity, result.tokens);
+            });
         }, loaded);
     } catch (const ternary::error& e) {
         std::fprintf(stderr, "ternary-perplexity: error: %s\n", e.what());

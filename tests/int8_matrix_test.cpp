@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "support.hpp"
@@ -323,6 +324,19 @@ TEST_CASE("TERNARY_ISA also chooses the int8 kernel") {
         ternary::detail::int8_kernel<ternary::simd::automatic>() == ternary::detail::int8_kernel_named(chosen);
     CHECK(same_kernel);
     CHECK(dots_of(w, x) == exact_dots(q, xq, 9));
+}
+
+TEST_CASE("every SIMD policy has an int8 kernel of its own, not the scalar fallback") {
+    // A policy without one still gives exact results (the scalar loops), only slowly: the
+    // 2B4T head at a quarter of the speed, which no other test would notice.
+    test::for_each_runnable_policy([](auto policy) {
+        using Policy = decltype(policy);
+        CAPTURE(Policy::name);
+        if constexpr (!std::is_same_v<Policy, ternary::simd::scalar>) {
+            const bool own_kernel = ternary::detail::int8_kernel_named(Policy::name) != &ternary::detail::int8_rows_scalar;
+            CHECK(own_kernel);
+        }
+    });
 }
 
 TEST_CASE("int8 products are bit-identical for any number of threads") {

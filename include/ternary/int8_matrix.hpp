@@ -63,6 +63,7 @@
 #include "rounding.hpp"
 #include "scales.hpp"
 #include "simd/avx2.hpp"
+#include "simd/avx512vbmi.hpp"
 #include "simd/avx512vnni.hpp"
 #include "simd/avxvnni.hpp"
 #include "simd/detail/target.hpp"
@@ -343,7 +344,8 @@ inline void int8_rows_scalar(const std::int8_t* w, std::size_t stride, std::size
 /// The kernel of the policy named `policy`; the scalar one for a policy without its own.
 inline int8_kernel_fn int8_kernel_named(std::string_view policy) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (policy == simd::avx512vnni::name) return &simd::avx512vnni_int8::int8_rows;
+    // avx512vbmi differs from avx512vnni only in its base3 decode: the same int8 kernel.
+    if (policy == simd::avx512vbmi::name || policy == simd::avx512vnni::name) return &simd::avx512vnni_int8::int8_rows;
     if (policy == simd::avxvnni::name) return &simd::avxvnni_int8::int8_rows;
     if (policy == simd::avx2::name) return &simd::avx2_int8::int8_rows;
 #elif defined(__aarch64__)

@@ -134,7 +134,15 @@ public:
         scales.view().bind("from_packed", rows, cols);  // checks count and finiteness
         ternary_matrix m(rows, cols, std::move(scales), uninitialized);
         write(m.bytes_.data());
-        P::validate(m.bytes_.data(), rows, cols);
+        if constexpr (row_wise<P>) {
+            // Rows on the thread pool: a 2B4T model's layers are 350-440 MB.
+            thread_pool& pool = default_pool();
+            pool.run_ranges(rows, std::max<std::size_t>(16, rows / (8 * pool.size())), [&](std::size_t begin, std::size_t end) {
+                P::validate_rows(m.bytes_.data(), rows, cols, begin, end);
+            });
+        } else {
+            P::validate(m.bytes_.data(), rows, cols);
+        }
         return m;
     }
 

@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -103,6 +104,12 @@ private:
     mutable activation_batch input_{1, 1};    // scratch: the quantized input
     mutable std::vector<float> normalized_;  // scratch: the self-normalized input
 };
+
+/// What a linear layer type is, for messages: "float", or its packing's name ("two_bit", ...).
+template <class Linear>
+inline constexpr std::string_view linear_kind = "float";
+template <packing P>
+inline constexpr std::string_view linear_kind<ternary_linear<P>> = P::name;
 
 /// outputs[i] = W_i x for linears that read the same input (q, k, v; gate, up): ternary layers
 /// of the same kind quantize x once (they would all quantize it alike), float layers just run.

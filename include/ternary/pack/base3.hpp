@@ -69,14 +69,16 @@ struct base3 : row_wise_packing<base3> {
     }
 
     static std::size_t first_invalid_byte(const std::uint8_t* in, std::size_t cols) {
-        for (std::size_t b = 0; b < row_bytes(cols); ++b) {
+        const std::size_t bytes = row_bytes(cols);
+        for (std::size_t b = 0; b < bytes; ++b) {
             if (!detail::base3_is_encoding[in[b]]) return b;
-            for (std::size_t k = 0; k < weights_per_byte; ++k) {
-                const bool padding = b * weights_per_byte + k >= cols;
-                if (padding && trit(in[b], k) != 1) return b;
-            }
         }
-        return row_bytes(cols);
+        // Only the last byte can hold padding (weights past cols), which must be trit 1.
+        const std::size_t last = bytes - 1;
+        for (std::size_t k = 0; k < weights_per_byte; ++k) {
+            if (last * weights_per_byte + k >= cols && trit(in[last], k) != 1) return last;
+        }
+        return bytes;
     }
 };
 

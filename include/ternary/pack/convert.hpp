@@ -6,6 +6,7 @@
 
 #include "../config.hpp"
 
+#include <algorithm>
 #include <array>
 #include <concepts>
 #include <cstddef>
@@ -51,9 +52,17 @@ inline constexpr std::array<std::uint8_t, 1024> base3_of_two_bit_codes = [] {
 /// a table lookup of 10 bits; the last weights go through trits.
 inline void two_bit_row_to_base3(const std::uint8_t* in, std::size_t cols, std::uint8_t* out) {
     const std::size_t groups = cols / 20;
-    for (std::size_t g = 0; g < groups; ++g) {
+    std::size_t g = 0;
+    // 8-byte loads (of which 5 are used) while 8 bytes remain in the row, then 5-byte copies.
+    for (const std::size_t wide = (two_bit::row_bytes(cols) >= 8 ? (two_bit::row_bytes(cols) - 8) / 5 + 1 : 0);
+         g < std::min(groups, wide); ++g) {
+        std::uint64_t bits;
+        std::memcpy(&bits, in + 5 * g, 8);  // little-endian: weight 4j + k at bits 8j + 2k
+        for (std::size_t j = 0; j < 4; ++j) out[4 * g + j] = base3_of_two_bit_codes[(bits >> (10 * j)) & 1023u];
+    }
+    for (; g < groups; ++g) {
         std::uint64_t bits = 0;
-        std::memcpy(&bits, in + 5 * g, 5);  // little-endian: weight 4j + k at bits 8j + 2k
+        std::memcpy(&bits, in + 5 * g, 5);
         for (std::size_t j = 0; j < 4; ++j) out[4 * g + j] = base3_of_two_bit_codes[(bits >> (10 * j)) & 1023u];
     }
     std::int8_t tail[20];

@@ -54,8 +54,14 @@ struct row_wise_packing {
     }
 
     static void validate(const std::uint8_t* data, std::size_t rows, std::size_t cols) {
+        validate_rows(data, rows, cols, 0, rows);
+    }
+
+    /// validate for rows [begin, end) of the matrix only (so that threads may share the work).
+    static void validate_rows(const std::uint8_t* data, std::size_t rows, std::size_t cols, std::size_t begin,
+                              std::size_t end) {
         const std::size_t row_bytes = Row::row_bytes(cols);
-        for (std::size_t i = 0; i < rows; ++i) {
+        for (std::size_t i = begin; i < end; ++i) {
             const std::uint8_t* row = data + i * row_bytes;
             const std::size_t bad = Row::first_invalid_byte(row, cols);
             if (bad != row_bytes) {

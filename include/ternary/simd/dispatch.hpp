@@ -13,7 +13,9 @@
 #include "../activations.hpp"
 #include "../config.hpp"
 #include "../error.hpp"
+#include "../pack/base3.hpp"
 #include "../pack/packing.hpp"
+#include "../pack/two_bit.hpp"
 #include "../ternary_matrix.hpp"
 #include "avx2.hpp"
 #include "avx512vbmi.hpp"
@@ -114,6 +116,18 @@ const policy_functions<P>& chosen_functions();
 inline std::string_view active_policy_name() {
     static const std::string_view name = detail::choose_policy();
     return name;
+}
+
+/// The packing a model's ternary layers decode fastest in with the policy `automatic` runs:
+/// base3 where that policy decodes base3 bytes by table lookups (avx512vbmi): it then moves
+/// 20% fewer bytes per token than two_bit at about the speed of its memory (docs/performance.md,
+/// "Which packing"); two_bit everywhere else, where base3's arithmetic decode costs more than
+/// the bytes it saves.
+inline std::string_view preferred_packing_name() {
+#if defined(__x86_64__) || defined(__i386__)
+    if (active_policy_name() == avx512vbmi::name) return base3::name;
+#endif
+    return two_bit::name;
 }
 
 struct automatic : kernel_policy_base<automatic> {
