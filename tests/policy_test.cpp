@@ -304,7 +304,10 @@ TEST_CASE("the thread pool under sleeping workers and racing callers") {
 }
 
 TEST_CASE_TEMPLATE("GEMM over several row blocks with a remainder of tokens", P, two_bit, base3) {
-    // 700 rows of 1000 columns are several ~96 KiB row blocks; 7 tokens are a full tile of 4
-    // (or 2) plus a remainder, for every policy's tile shape.
-    check_every_policy_matches_scalar(random_problem<P>(700, 1000, 7));
+    // 700 rows of 1000 columns are several ~96 KiB row blocks; 7 and 8 tokens are full tiles
+    // (of 4, 3 or 2 tokens) and remainders of 1 and 2 tokens, for every policy's tile shapes.
+    for (std::size_t tokens : {std::size_t{7}, std::size_t{8}}) {
+        CAPTURE(tokens);
+        check_every_policy_matches_scalar(random_problem<P>(700, 1000, tokens));
+    }
 }

@@ -256,6 +256,14 @@ void code_dots(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r
             rows_against_tokens<G, gemm_rows, gemm_tokens>(weights, row_bytes, block, end, planes, plane_stride, t,
                                                                  out, out_token_stride);
         }
+        // The last tokens: two at a time while they last (a remainder of 8 tokens in tiles of
+        // 3 is 2; each weight vector is then decoded once for both), then one.
+        if constexpr (gemm_tokens > 2) {
+            for (; t + 2 <= tokens; t += 2) {
+                rows_against_tokens<G, gemm_rows, 2>(weights, row_bytes, block, end, planes, plane_stride, t, out,
+                                                     out_token_stride);
+            }
+        }
         for (; t < tokens; ++t) {
             rows_against_tokens<G, decoding<G>::gemv_rows, 1>(weights, row_bytes, block, end, planes, plane_stride, t, out,
                                                       out_token_stride);
