@@ -329,7 +329,7 @@ int main(int argc, char** argv) {
                          "  --preset CONFIG  the random model's shape (default 2b4t; see ternary-generate --random)\n"
                          "  --f16-head       keep the head as stored (default: the int8 head)\n"
                          "  --packing P      the ternary layers' packing in the main phases: two_bit, base3 or\n"
-                         "                   auto (default: as the programs choose, base3 with AVX-512 VBMI)\n"
+                         "                   auto (default: as the programs choose)\n"
                          "Prints one JSON object per line: decode and prefill at 1 and 2 threads (tokens_per_s,\n"
                          "bytes_per_token, read_gbps, bw_fraction; gemm_bound_tokens_per_s, gemm_fraction), the\n"
                          "same decode and a 4096 x 4096 GEMV with a busy process on one core (contended: true);\n"

@@ -19,8 +19,9 @@ namespace examples {
 
 inline constexpr const char* packing_help =
     "  --packing P      the ternary layers' packing: two_bit, base3, or auto (default): base3\n"
-    "                   where this CPU decodes it by table lookups (AVX-512 VBMI), else\n"
-    "                   two_bit; a loaded model is repacked (the same weights, the same results)\n";
+    "                   with 2 threads or more where this CPU decodes it by table lookups\n"
+    "                   (AVX-512 VBMI), else two_bit; a loaded model is repacked (the same\n"
+    "                   weights, the same results)\n";
 
 /// Whether `value` is a packing --packing accepts.
 inline bool valid_packing(std::string_view value) { return value == "auto" || value == "two_bit" || value == "base3"; }

@@ -17,6 +17,7 @@
 #include "../pack/packing.hpp"
 #include "../pack/two_bit.hpp"
 #include "../ternary_matrix.hpp"
+#include "../thread_pool.hpp"
 #include "avx2.hpp"
 #include "avx512vbmi.hpp"
 #include "avx512vnni.hpp"
@@ -118,14 +119,16 @@ inline std::string_view active_policy_name() {
     return name;
 }
 
-/// The packing a model's ternary layers decode fastest in with the policy `automatic` runs:
-/// base3 where that policy decodes base3 bytes by table lookups (avx512vbmi): it then moves
-/// 20% fewer bytes per token than two_bit at about the speed of its memory (docs/performance.md,
-/// "Which packing"); two_bit everywhere else, where base3's arithmetic decode costs more than
-/// the bytes it saves.
+/// The packing a model's ternary layers should use for decoding, with the policy `automatic`
+/// runs and the current thread count: base3 where that policy decodes base3 by table lookups
+/// (avx512vbmi) and at least 2 threads share the work. A 2B4T-shaped decode then reads 12% fewer
+/// bytes per token and ran 1.07-1.15x faster than with two_bit at 2 threads (alternated in one
+/// run, docs/performance.md, "Which packing"); on one thread base3's decode is close to the
+/// memory's speed itself and ran 0.93-1.11x, no clear gain; without the lookups it costs far
+/// more than the bytes it saves. two_bit everywhere else.
 inline std::string_view preferred_packing_name() {
 #if defined(__x86_64__) || defined(__i386__)
-    if (active_policy_name() == avx512vbmi::name) return base3::name;
+    if (active_policy_name() == avx512vbmi::name && threads() >= 2) return base3::name;
 #endif
     return two_bit::name;
 }
