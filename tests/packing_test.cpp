@@ -177,8 +177,9 @@ TEST_CASE_TEMPLATE("views over external bytes: validated, any alignment, exact s
 TEST_CASE("repacking between the packings is lossless and keeps the scales") {
     // two_bit -> base3 goes 20 weights at a time by a table, the rest through trits; rows are
     // split over the thread pool. The bytes must be base3's own packing of the trits.
-    for (const auto& [rows, cols] : {std::pair<std::size_t, std::size_t>{9, 259}, {3, 1}, {3, 5}, {4, 19}, {4, 20},
-                                     {4, 21}, {300, 40}, {67, 2561}}) {
+    for (const auto& shape : {std::pair<std::size_t, std::size_t>{9, 259}, {3, 1}, {3, 5}, {4, 19}, {4, 20}, {4, 21},
+                              {300, 40}, {67, 2561}}) {
+        const std::size_t rows = shape.first, cols = shape.second;  // not a structured binding: CAPTURE's lambda reads them
         CAPTURE(rows);
         CAPTURE(cols);
         const auto trits = test::random_trits(rows * cols);
