@@ -66,11 +66,13 @@ TEST_CASE("load_tokenizer tells tokenizer files apart by their content") {
     CHECK(llama3.bos() == std::optional<std::size_t>(128000));
     CHECK(llama3.adds_bos());
     CHECK_FALSE(llama3.strips_leading_space());
-    // EOS, <|eot_id|> (end of turn); 128008 is reserved in Llama 3.0 and is no stop token.
+    // EOS, <|eot_id|> (end of turn) and, with Llama 3.1's names, <|eom_id|> (end of a tool-calling
+    // message, 128008); not BOS nor <|python_tag|> (128010).
     CHECK(llama3.is_stop(128001));
     CHECK(llama3.is_stop(128009));
-    CHECK_FALSE(llama3.is_stop(128008));
+    CHECK(llama3.is_stop(128008));
     CHECK_FALSE(llama3.is_stop(128000));
+    CHECK_FALSE(llama3.is_stop(128010));
 
     const auto llama2 = tk::load_tokenizer((data / "tokenizers/llama2/tokenizer.model").string());
     CHECK(llama2.kind() == "SentencePiece");

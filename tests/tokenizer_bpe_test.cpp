@@ -203,7 +203,16 @@ TEST_CASE("BPE from a small tiktoken rank file: merges by the rank of the concat
     CHECK(t.bos() == std::optional<std::size_t>(260));
     CHECK(t.eos() == std::optional<std::size_t>(261));
     CHECK(t.find("<|eot_id|>") == std::optional<std::size_t>(269));
-    CHECK(t.token_bytes(515) == "<|reserved_special_token_250|>");
+    // Llama 3.1's names (Meta's llama-models): ids 128004, 128005, 128008, 128010 of the real file.
+    CHECK(t.find("<|finetune_right_pad_id|>") == std::optional<std::size_t>(264));
+    CHECK(t.find("<|step_id|>") == std::optional<std::size_t>(265));
+    CHECK(t.find("<|start_header_id|>") == std::optional<std::size_t>(266));
+    CHECK(t.find("<|eom_id|>") == std::optional<std::size_t>(268));
+    CHECK(t.find("<|python_tag|>") == std::optional<std::size_t>(270));
+    CHECK(t.token_bytes(262) == "<|reserved_special_token_0|>");
+    CHECK(t.token_bytes(271) == "<|reserved_special_token_2|>");
+    CHECK(t.token_bytes(515) == "<|reserved_special_token_246|>");
+    CHECK(t.encode("<|eom_id|>x<|python_tag|>", false, true) == std::vector<std::size_t>{268, 'x', 270});
     CHECK(t.encode("hello", false, false) == std::vector<std::size_t>{259});
     CHECK(t.encode("hellx", false, false) == std::vector<std::size_t>{258, 'x'});
     CHECK(t.encode("hello", true, false) == std::vector<std::size_t>{260, 259});

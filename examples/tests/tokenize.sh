@@ -30,6 +30,12 @@ out=$("$tokenize" -z "$llama3/tokenizer.model" "Hello world" "<|eot_id|>")
 [ "$(echo "$out" | sed -n 1p)" = "128000 9906 1917" ] || { echo "FAILED: BOS + Hello world: $out"; exit 1; }
 [ "$(echo "$out" | sed -n 2p | wc -w)" -gt 2 ] || { echo "FAILED: <|eot_id|> without --special must be text: $out"; exit 1; }
 [ "$("$tokenize" -z "$llama3/tokenizer.model" --special --no-bos "<|eot_id|>")" = "128009" ] || { echo "FAILED: --special"; exit 1; }
+# Llama 3.1's names for ids 128004-128010 (Meta's llama-models), around ordinary text.
+a=$("$tokenize" -z "$llama3/tokenizer.model" --no-bos a) b=$("$tokenize" -z "$llama3/tokenizer.model" --no-bos b)
+got=$("$tokenize" -z "$llama3/tokenizer.model" --no-bos --special '<|start_header_id|>a<|eom_id|>b<|python_tag|>')
+[ "$got" = "128006 $a 128008 $b 128010" ] || { echo "FAILED: Llama 3.1 names: got '$got'"; exit 1; }
+got=$("$tokenize" -z "$llama3/tokenizer.model" --no-bos --special '<|finetune_right_pad_id|><|step_id|><|reserved_special_token_2|>')
+[ "$got" = "128004 128005 128011" ] || { echo "FAILED: Llama 3.1 names: got '$got'"; exit 1; }
 # Errors are clear and exit non-zero.
 if "$tokenize" -z "$data/models/stories260K/stories260K.bin" x 2>/dev/null; then echo "FAILED: a model without tokenizer accepted"; exit 1; fi
 if "$tokenize" x 2>/dev/null; then echo "FAILED: no -z accepted"; exit 1; fi

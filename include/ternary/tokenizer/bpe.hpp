@@ -99,13 +99,19 @@ inline std::optional<std::string> gpt2_decode_bytes(std::string_view text) {
     return out;
 }
 
-/// The names of Llama 3's 256 special tokens, in id order from 128000 (formats.md section 2).
+/// The names of Llama 3's 256 special tokens, in id order from 128000, as Meta's llama-models
+/// repository names them since Llama 3.1 (its tokenizer code for the tiktoken
+/// `tokenizer.model`): 128004 <|finetune_right_pad_id|>, 128005 <|step_id|>, 128008 <|eom_id|>,
+/// 128010 <|python_tag|>, then <|reserved_special_token_2|> .. _246|> for 128011 .. 128255.
+/// (Llama 3.0 called 128004, 128005, 128008 and 128010 <|reserved_special_token_2..5|> and
+/// numbered the rest from 6; a name can stand for one id only, so the 3.1 names are used:
+/// docs/tokenizers.md.)
 inline std::vector<std::string> llama3_special_tokens() {
-    std::vector<std::string> names = {"<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
-                                      "<|reserved_special_token_1|>", "<|reserved_special_token_2|>",
-                                      "<|reserved_special_token_3|>", "<|start_header_id|>", "<|end_header_id|>",
-                                      "<|reserved_special_token_4|>", "<|eot_id|>"};
-    for (int i = 5; names.size() < 256; ++i) names.push_back("<|reserved_special_token_" + std::to_string(i) + "|>");
+    std::vector<std::string> names = {"<|begin_of_text|>",        "<|end_of_text|>",   "<|reserved_special_token_0|>",
+                                      "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>", "<|step_id|>",
+                                      "<|start_header_id|>",      "<|end_header_id|>", "<|eom_id|>",
+                                      "<|eot_id|>",               "<|python_tag|>"};
+    for (int i = 2; names.size() < 256; ++i) names.push_back("<|reserved_special_token_" + std::to_string(i) + "|>");
     return names;
 }
 
