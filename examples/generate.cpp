@@ -8,8 +8,8 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 #include <ternary/bitnet/generate.hpp>

@@ -30,6 +30,12 @@ inline constexpr trusted_bytes_t trusted_bytes{};
 
 namespace detail {
 
+/// Rows per task when a matrix's rows are converted or checked on the default pool: about 8
+/// tasks per thread, at least 16 rows each.
+inline std::size_t rows_per_pool_task(std::size_t rows) {
+    return std::max<std::size_t>(16, rows / (8 * default_pool().size()));
+}
+
 inline void check_storage_size(std::size_t rows) {
     // rows * row_bytes must not wrap; row_bytes <= cols <= max_cols.
     if (rows > static_cast<std::size_t>(-1) / (max_cols + 64)) {
@@ -136,8 +142,7 @@ public:
         write(m.bytes_.data());
         if constexpr (row_wise<P>) {
             // Rows on the thread pool: a 2B4T model's layers are 350-440 MB.
-            thread_pool& pool = default_pool();
-            pool.run_ranges(rows, std::max<std::size_t>(16, rows / (8 * pool.size())), [&](std::size_t begin, std::size_t end) {
+            default_pool().run_ranges(rows, detail::rows_per_pool_task(rows), [&](std::size_t begin, std::size_t end) {
                 P::validate_rows(m.bytes_.data(), rows, cols, begin, end);
             });
         } else {
@@ -184,9 +189,7 @@ ternary_matrix<To> repack(const ternary_matrix_view<From>& from) {
     if constexpr (row_wise<To> && row_wise<From>) {
         return ternary_matrix<To>::from_packed(from.rows(), from.cols(), weight_scales::copy_of(from.scales()),
                                                [&](std::uint8_t* out) {
-            thread_pool& pool = default_pool();
-            const std::size_t grain = std::max<std::size_t>(16, from.rows() / (8 * pool.size()));
-            pool.run_ranges(from.rows(), grain, [&](std::size_t begin, std::size_t end) {
+            default_pool().run_ranges(from.rows(), detail::rows_per_pool_task(from.rows()), [&](std::size_t begin, std::size_t end) {
                 repack_rows<To, From>(from.bytes().data(), from.cols(), begin, end, out);
             });
         });

@@ -66,11 +66,8 @@ inline void two_bit_row_to_base3(const std::uint8_t* in, std::size_t cols, std::
         for (std::size_t j = 0; j < 4; ++j) out[4 * g + j] = base3_of_two_bit_codes[(bits >> (10 * j)) & 1023u];
     }
     std::int8_t tail[20];
-    const std::size_t done = 20 * groups, rest = cols - done;
-    for (std::size_t k = 0; k < rest; ++k) {
-        const std::size_t col = done + k;
-        tail[k] = static_cast<std::int8_t>(static_cast<int>((in[col / 4] >> (2 * (col % 4))) & 3u) - 1);
-    }
+    const std::size_t rest = cols - 20 * groups;  // the tail starts on a two_bit byte: 5 bytes a group
+    two_bit::decode_row(in + 5 * groups, rest, tail);
     base3::encode_row(tail, rest, out + 4 * groups);
 }
 

@@ -45,14 +45,16 @@ struct ops : avx512vnni_kernel::ops {
     // half. So the decode below uses as few of the first kind as it can: three per 64 bytes,
     // against five vpdpbusd. The arithmetic decode (avx512vnni) needs ten compares.
     static constexpr bool base3_by_lookup = true;
-    // Four accumulators per (row, token): GEMV 4 rows, GEMM 1 row x 4 tokens (16 registers).
+    // Four accumulators per (row, token): GEMV 2 rows, GEMM 1 row x 3 tokens (measured best of
+    // 1-8 rows and 1x2, 1x3, 1x4, 2x2).
     static constexpr std::size_t base3_gemv_rows = 2, base3_gemm_rows = 1, base3_gemm_tokens = 3;
 
     /// code[0] = 64 * trit 0, code[1 + k] = 4^k * trit 1 + k (dot_kernel.inl, `decoding`).
     static void decode_base3(vec v, vec (&code)[5]) {
         // Trit 0 is the top trit of v, floor(3v / 256) = floor(floor(3v / 4) / 64). Averages
-        // round up, avg(v, avg(v, 1)) - 1 is floor(3v / 4) for every byte (checked for all
-        // 256 by the tests through the kernel), and its top two bits are 64 * trit 0.
+        // round up, avg(v, avg(v, 1)) - 1 is floor(3v / 4) for every byte (checked for all 256
+        // once; the tests run every encoding through the kernel), and its top two bits are
+        // 64 * trit 0.
         const vec three_quarters = _mm512_avg_epu8(v, _mm512_avg_epu8(v, bytes(1)));
         code[0] = and_(_mm512_sub_epi8(three_quarters, bytes(1)), bytes(0xC0));
         // Trits 1..4 by a 256-byte table: vpermi2b looks up the low 7 bits in two registers,
