@@ -44,6 +44,8 @@ double seconds_since(clock_type::time_point start) {
 struct options {
     bool quick = false;
     bool f16_head = false;
+    bool heads = true;        // the heads phase
+    bool heads_only = false;  // only the heads phase
     std::string packing = "auto";  // the layers' packing for the main phases
     std::string model;   // empty: the 2b4t preset, random weights
     std::string preset = "2b4t";
@@ -285,6 +287,37 @@ void compare_packings(TwoBitModel& two_bit_model, Base3Model& base3_model, const
     }
 }
 
+/// Decode with the head as int8 and in the block formats Q6_K and Q4_K, alternated round by
+/// round in the same minutes (phase heads), at 1 and 2 threads; leaves the int8 head in use.
+template <class Model>
+void compare_heads(Model& model, const options& o, std::string_view name) {
+    if (model.config().dim % 256 != 0) return;  // the k-quants need rows of whole 256-blocks
+    const std::size_t decoded = o.quick ? 32 : 128;
+    const int rounds = o.quick ? 2 : 3;
+    const std::vector<std::string_view> heads = {"int8", "q6_k", "q4_k"};
+    for (std::size_t threads : {1u, 2u}) {
+        ternary::set_threads(threads);
+        std::vector<std::vector<double>> tps(heads.size());
+        std::vector<std::size_t> bytes(heads.size());
+        for (int r = 0; r < rounds; ++r) {
+            for (std::size_t h = 0; h < heads.size(); ++h) {
+                if (heads[h] == "int8") model.use_int8_head();
+                else model.use_head_format(*ternary::bitnet::float_format_named(heads[h]));
+                bytes[h] = model.weight_bytes_per_token();
+                tps[h].push_back(decode_tokens_per_s(model, decoded));
+            }
+        }
+        std::printf("{\"phase\":\"heads\",\"op\":\"decode\",\"model\":\"%.*s\",\"threads\":%zu,\"rounds\":%d",
+                    static_cast<int>(name.size()), name.data(), threads, rounds);
+        for (std::size_t h = 0; h < heads.size(); ++h) {
+            std::printf(",\"%s_tokens_per_s\":%.2f,\"%s_bytes_per_token\":%zu", heads[h].data(), median(tps[h]), heads[h].data(), bytes[h]);
+        }
+        std::printf(",\"q6_k_vs_int8\":%.3f,\"q4_k_vs_int8\":%.3f}\n", median(tps[1]) / median(tps[0]), median(tps[2]) / median(tps[0]));
+        std::fflush(stdout);
+    }
+    model.use_int8_head();
+}
+
 void gemv_contention(const options& o) {
     const std::size_t reps = o.quick ? 25 : 100;
     std::vector<double> single;
@@ -314,6 +347,10 @@ int main(int argc, char** argv) {
             o.quick = true;
         } else if (arg == "--f16-head") {
             o.f16_head = true;
+        } else if (arg == "--heads-only") {
+            o.heads_only = true;
+        } else if (arg == "--no-heads") {
+            o.heads = false;
         } else if ((arg == "--model" || arg == "--preset") && i + 1 < argc) {
             (arg == "--model" ? o.model : o.preset) = argv[++i];
         } else if (arg == "--packing" && i + 1 < argc &&
@@ -328,13 +365,16 @@ int main(int argc, char** argv) {
                          "  --model FILE     a checkpoint (GGUF, safetensors, llama2.c); default: random weights\n"
                          "  --preset CONFIG  the random model's shape (default 2b4t; see ternary-generate --random)\n"
                          "  --f16-head       keep the head as stored (default: the int8 head)\n"
+                         "  --no-heads       skip the heads phase (decode with int8, Q6_K and Q4_K heads)\n"
+                         "  --heads-only     only the heads phase\n"
                          "  --packing P      the ternary layers' packing in the main phases: two_bit, base3 or\n"
                          "                   auto (default: as the programs choose)\n"
                          "Prints one JSON object per line: decode and prefill at 1 and 2 threads (tokens_per_s,\n"
                          "bytes_per_token, read_gbps, bw_fraction; gemm_bound_tokens_per_s, gemm_fraction), the\n"
                          "same decode and a 4096 x 4096 GEMV with a busy process on one core (contended: true);\n"
                          "for ternary layers, decode and prefill with them in two_bit and in base3, alternated\n"
-                         "(phase packing: base3_vs_two_bit).\n");
+                         "(phase packing: base3_vs_two_bit); decode with the head in int8, Q6_K and Q4_K,\n"
+                         "alternated (phase heads: q6_k_vs_int8, q4_k_vs_int8).\n");
             return arg == "--help" || arg == "-h" ? 0 : 2;
         }
     }
@@ -344,7 +384,7 @@ int main(int argc, char** argv) {
             if (!o.f16_head) model.use_int8_head();
             std::fprintf(stderr, "model-bench: %.*s ready in %.1f s\n", static_cast<int>(name.size()), name.data(),
                          seconds_since(start));
-            run(model, o, name);
+            if (!o.heads_only) run(model, o, name);
         };
         using two_bit_model = ternary::bitnet::transformer<ternary::bitnet::ternary_linear<ternary::two_bit>>;
         const auto two_bit_layers = [&]() -> two_bit_model {
@@ -365,16 +405,18 @@ int main(int argc, char** argv) {
                                      (o.packing == "auto" && ternary::simd::preferred_packing_name() == ternary::base3::name);
             if (base3_first) {
                 prepare(base3, name);
+                if (o.heads) compare_heads(base3, o, name);
                 if (!o.f16_head) two_bit.use_int8_head();
             } else {
                 prepare(two_bit, name);
+                if (o.heads) compare_heads(two_bit, o, name);
                 if (!o.f16_head) base3.use_int8_head();
             }
-            compare_packings(two_bit, base3, o, name);
+            if (!o.heads_only) compare_packings(two_bit, base3, o, name);
         } else {
             std::visit([&](auto& model) { prepare(model, name); }, *loaded);
         }
-        gemv_contention(o);
+        if (!o.heads_only) gemv_contention(o);
         std::fprintf(stderr, "model-bench: done in %.1f s\n", seconds_since(start));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "ternary-model-bench: %s\n", e.what());

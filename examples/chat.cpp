@@ -19,6 +19,7 @@
 #include <ternary/tokenizer/chat.hpp>
 #include <ternary/tokenizer/tokenizer.hpp>
 
+#include "head_option.hpp"
 #include "packing_option.hpp"
 #include "sampling_options.hpp"
 
@@ -36,8 +37,7 @@ const std::string usage = std::string(
     "  --top-k K        sample among the K most likely tokens; 0: all (default 0)\n"
     "  --top-p P        sample among the most likely tokens whose probability reaches P (default 0.9)\n"
     "  --seed S         random seed (default 42)\n"
-    "  --int8-head      compute the logits with an int8 copy of the output head (faster)\n") +
-    examples::packing_help +
+    ) + examples::head_type_help + examples::packing_help +
     "  -t THREADS       threads (default: all cores, or TERNARY_THREADS)\n"
     "  -h, --help       this text\n"
     "In the chat: /reset starts a new conversation, /quit (or Ctrl-D) leaves, Ctrl-C stops a reply.\n";
@@ -46,7 +46,7 @@ struct options {
     std::string model, tokenizer, system, chat_template;
     std::size_t max_reply = 0, threads = 0;
     std::string packing = "auto";
-    bool int8_head = false;
+    std::string head_type = "stored";
     ternary::bitnet::sampler_options sampling{.temperature = 0.7f, .top_k = 0, .top_p = 0.9f, .seed = 42};
 };
 
@@ -64,7 +64,7 @@ options parse(int argc, char** argv) {
             std::exit(0);
         }
         if (arg == "--int8-head") {
-            o.int8_head = true;
+            o.head_type = "int8";
             continue;
         }
         if (i + 1 >= argc) fail("missing value after " + std::string(arg));
@@ -76,6 +76,8 @@ options parse(int argc, char** argv) {
             else if (arg == "--template") o.chat_template = value;
             else if (arg == "--packing" && examples::valid_packing(value)) o.packing = value;
             else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
+            else if (arg == "--head-type" && examples::valid_head_type(value)) o.head_type = value;
+            else if (arg == "--head-type") fail(examples::bad_head_type(value));
             else if (arg == "-n") o.max_reply = std::stoul(value);
             else if (examples::read_sampling_option(arg, value, o.sampling)) continue;
             else if (arg == "-t") o.threads = std::stoul(value);
@@ -165,7 +167,7 @@ void chat(Model& model, const ternary::tokenizer::any_tokenizer& tokenizer, cons
              false);
     }
     const tk::chat_format format(tokenizer, choose_template(o, config, tokenizer));
-    if (o.int8_head) model.use_int8_head();
+    examples::apply_head_type(model, o.head_type);
     ternary::bitnet::sampler sampler(o.sampling);
 
     // The ids not yet in the KV cache: the conversation's start, and after a reply its end.

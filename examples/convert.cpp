@@ -23,8 +23,8 @@
 namespace {
 
 const char* usage =
-    "usage: ternary-convert IN OUT [--format FORMAT] [--type TYPE]\n"
-    "       ternary-convert --random CONFIG OUT [--format FORMAT] [--type TYPE]\n"
+    "usage: ternary-convert IN OUT [--format FORMAT] [--type TYPE] [--head-type T]\n"
+    "       ternary-convert --random CONFIG OUT [--format FORMAT] [--type TYPE] [--head-type T]\n"
     "  IN           a model ternary-generate loads (GGUF, safetensors directory or file, llama2.c .bin)\n"
     "  --random CONFIG  instead of IN: random weights of a preset shape (2b4t, 2b4t,layers=4, ...),\n"
     "               to measure loading and memory without a real checkpoint\n"
@@ -36,6 +36,9 @@ const char* usage =
     "  --type TYPE  how to store the linear layers: i2_s (default for ternary models), tq2_0,\n"
     "               tq1_0 (ternary models), f32 (default for float models), f16 (float models);\n"
     "               GGUF only (safetensors keeps each float matrix in its own format)\n"
+    "  --head-type T  GGUF only: the output head's format: f32, f16, bf16, q8_0, q6_k or q4_k\n"
+    "               (llama.cpp's block formats); a tied head is then written as its own\n"
+    "               output.weight; default: as stored\n"
     "  --tokenizer PATH  GGUF only: store this tokenizer in the file (Llama 3 tokenizer.model,\n"
     "               tokenizer.json, a GGUF, ...); by default a GGUF input's own tokenizer is kept\n"
     "  -h, --help   this text\n";
@@ -57,16 +60,20 @@ void progress(std::size_t done, std::size_t total, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string in, out, type, random, format, tokenizer_path;
+    std::string in, out, type, random, format, tokenizer_path, head_type;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
             std::fputs(usage, stdout);
             return 0;
         }
-        if (arg == "--type" || arg == "--random" || arg == "--format" || arg == "--tokenizer") {
+        if (arg == "--type" || arg == "--random" || arg == "--format" || arg == "--tokenizer" || arg == "--head-type") {
             if (i + 1 >= argc) fail("missing value after " + std::string(arg));
-            (arg == "--type" ? type : arg == "--random" ? random : arg == "--format" ? format : tokenizer_path) = argv[++i];
+            (arg == "--type"     ? type
+             : arg == "--random" ? random
+             : arg == "--format" ? format
+             : arg == "--tokenizer" ? tokenizer_path
+                                 : head_type) = argv[++i];
         } else if (!arg.empty() && arg[0] == '-') {
             fail("unknown option " + std::string(arg));
         } else if (in.empty()) {
@@ -87,6 +94,15 @@ int main(int argc, char** argv) {
     }
     if (format != "gguf" && !type.empty()) fail("--type applies to GGUF output only");
     if (format != "gguf" && !tokenizer_path.empty()) fail("--tokenizer applies to GGUF output only");
+    if (format != "gguf" && !head_type.empty()) fail("--head-type applies to GGUF output only");
+    std::optional<ternary::bitnet::float_format> head_format;
+    if (!head_type.empty()) {
+        head_format = ternary::bitnet::float_format_named(head_type);
+        const auto block = head_format ? ternary::bitnet::block_type_of(*head_format) : std::nullopt;
+        if (!head_format || (block && !ternary::can_quantize_to(*block)) || head_type != ternary::bitnet::format_name(*head_format)) {
+            fail("--head-type takes f32, f16, bf16, q8_0, q6_k or q4_k, not '" + head_type + "'");
+        }
+    }
     try {
         ternary::io::any_model model =
             random.empty() ? ternary::io::load_model(in)
@@ -127,6 +143,7 @@ int main(int argc, char** argv) {
         else if (type == "f16") options.linear_type = ternary::io::gguf_linear_type::f16;
         else if (type == "f32") options.linear_type = ternary::io::gguf_linear_type::f32;
         else fail("unknown type '" + type + "'");
+        options.head_format = head_format;
         options.progress = [](std::size_t done, std::size_t total) { progress(done, total, "encode"); };
         // The tokenizer travels with the model: --tokenizer, or the input GGUF's own.
         std::optional<ternary::tokenizer::any_tokenizer> tokenizer;

@@ -19,6 +19,7 @@
 #include <ternary/thread_pool.hpp>
 #include <ternary/tokenizer/tokenizer.hpp>
 
+#include "head_option.hpp"
 #include "packing_option.hpp"
 #include "sampling_options.hpp"
 
@@ -36,8 +37,7 @@ const std::string usage = std::string(
     "  --random CONFIG  no file: random weights of a preset shape, for speed measurements, e.g.\n"
     "                   2b4t (BitNet b1.58 2B4T) or 2b4t,layers=4; text is bytes unless -z\n"
     "  --float          with --random: the same-shape model with f16 (not ternary) linears\n"
-    "  --int8-head      compute the logits with an int8 copy of the output head (faster decoding)\n") +
-    examples::packing_help +
+    ) + examples::head_type_help + examples::packing_help +
     "  --base3          the same as --packing base3\n"
     "  --prompt-tokens N  a prompt of N fixed tokens (BOS and N-1 others) instead of -p\n"
     "  -p PROMPT        text to continue (default: none, start from BOS)\n"
@@ -52,7 +52,8 @@ const std::string usage = std::string(
 struct options {
     std::string model, tokenizer, prompt, random;
     std::string packing = "auto";
-    bool float_linears = false, int8_head = false;
+    std::string head_type = "stored";
+    bool float_linears = false;
     std::size_t steps = 256, threads = 0, prompt_tokens = 0;
     ternary::bitnet::sampler_options sampling{.temperature = 1.0f, .top_k = 0, .top_p = 0.9f, .seed = 42};
 };
@@ -70,8 +71,12 @@ options parse(int argc, char** argv) {
             std::fputs(usage.c_str(), stdout);
             std::exit(0);
         }
-        if (arg == "--float" || arg == "--int8-head") {
-            (arg == "--float" ? o.float_linears : o.int8_head) = true;
+        if (arg == "--float") {
+            o.float_linears = true;
+            continue;
+        }
+        if (arg == "--int8-head") {
+            o.head_type = "int8";
             continue;
         }
         if (arg == "--base3") {
@@ -86,6 +91,8 @@ options parse(int argc, char** argv) {
             else if (arg == "--random") o.random = value;
             else if (arg == "--packing" && examples::valid_packing(value)) o.packing = value;
             else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
+            else if (arg == "--head-type" && examples::valid_head_type(value)) o.head_type = value;
+            else if (arg == "--head-type") fail(examples::bad_head_type(value));
             else if (arg == "--prompt-tokens") o.prompt_tokens = std::stoul(value);
             else if (arg == "-p") o.prompt = value;
             else if (arg == "-n") o.steps = std::stoul(value);
@@ -148,11 +155,7 @@ void run(Model& model, const std::optional<ternary::tokenizer::any_tokenizer>& t
         fail("the tokenizer has " + std::to_string(tokenizer->vocab_size()) + " tokens, the model only " + std::to_string(vocab));
     }
     if (!tokenizer && vocab < 259) fail("without a tokenizer text is bytes, which needs a vocabulary of at least 259 tokens: pass -z");
-    if (o.int8_head) {
-        const auto start = std::chrono::steady_clock::now();
-        model.use_int8_head();
-        std::fprintf(stderr, "int8 head made in %.2f s\n", seconds_since(start));
-    }
+    examples::apply_head_type(model, o.head_type);
     std::vector<std::size_t> prompt;
     if (o.prompt_tokens != 0) {
         prompt = synthetic_prompt(o.prompt_tokens, tokenizer && tokenizer->bos() ? *tokenizer->bos() : byte_text::bos, vocab);

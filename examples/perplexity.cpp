@@ -13,6 +13,7 @@
 #include <ternary/io/load.hpp>
 #include <ternary/tokenizer/tokenizer.hpp>
 
+#include "head_option.hpp"
 #include "packing_option.hpp"
 
 namespace {
@@ -25,8 +26,7 @@ const std::string usage = std::string(
     "  -f TEXT          the text file to score\n"
     "  --separator S    documents in TEXT are separated by S (default <|endoftext|>); each is\n"
     "                   trimmed, empty ones skipped, encoded with BOS in front, cut to the context\n"
-    "  --int8-head      compute the logits with an int8 copy of the output head\n") +
-    examples::packing_help +
+    ) + examples::head_type_help + examples::packing_help +
     "  -t THREADS       threads (default: all cores, or TERNARY_THREADS)\n"
     "  -h, --help       this text\n";
 
@@ -53,7 +53,7 @@ std::size_t parse_threads(const char* value) {
 int main(int argc, char** argv) {
     std::string model_path, tokenizer_path, text_path, separator = "<|endoftext|>", packing = "auto";
     std::size_t threads = 0;
-    bool int8_head = false;
+    std::string head_type = "stored";
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (arg == "--int8-head") {
-            int8_head = true;
+            head_type = "int8";
             continue;
         }
         if (i + 1 >= argc) fail("missing value after " + std::string(arg));
@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
         else if (arg == "--separator") separator = value;
         else if (arg == "--packing" && examples::valid_packing(value)) packing = value;
         else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
+        else if (arg == "--head-type" && examples::valid_head_type(value)) head_type = value;
+        else if (arg == "--head-type") fail(examples::bad_head_type(value));
         else if (arg == "-t") threads = parse_threads(value);
         else fail("unknown option " + std::string(arg));
     }
@@ -90,7 +92,7 @@ int main(int argc, char** argv) {
             if (!tokenizer) fail(model_path + " carries no tokenizer: pass -z TOKENIZER");
             if (tokenizer->vocab_size() > model.config().vocab_size) fail("the tokenizer has more tokens than the model");
             examples::with_packing(model, packing, [&](auto& m) {
-                if (int8_head) m.use_int8_head();
+                examples::apply_head_type(m, head_type);
                 const auto result = ternary::bitnet::perplexity(m, *tokenizer, text.str(), separator);
                 std::printf("nll=%.6f ppl=%.4f tokens=%zu\n", result.nll, result.perplexity, result.tokens);
             });

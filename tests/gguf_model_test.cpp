@@ -394,7 +394,7 @@ TEST_CASE("GGUF model: malformed model files are refused with a clear error") {
                     d.assign(t.ne[0] * t.ne[1] / 256 * 66, 0);
                 }
                 return true;
-            }), "F32, F16 or BF16 is needed");
+            }), "has type 35; F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K or IQ4_NL is needed");
     // Every cut of the file is refused (a sample of cut points, every header byte among them).
     for (std::size_t cut = 0; cut < good.size(); cut += cut < 4096 ? 1 : 997) {
         CAPTURE(cut);

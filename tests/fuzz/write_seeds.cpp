@@ -85,6 +85,29 @@ int main(int argc, char** argv) {
     as_f32.linear_type = ternary::io::gguf_linear_type::f32;
     write("model_llama.gguf", ternary::io::gguf_of(b::random_model<b::float_linear>(
         b::preset_config("llama2c-260k,dim=16,hidden=32,layers=2,heads=2,kv_heads=1,vocab=8,seq=8"), 2), as_f32).bytes());
+    // Block-quantized heads (Q8_0; Q6_K and Q4_K need rows of 256) and raw blocks for fuzz_blocks.
+    ternary::io::gguf_save_options q8_head;
+    q8_head.head_format = b::float_format::q8_0;
+    write("model_q8_0_head.gguf", ternary::io::gguf_of(tiny, q8_head).bytes());
+    const auto wide = b::random_model<b::ternary_linear<ternary::two_bit>>(
+        b::preset_config("2b4t,dim=256,hidden=256,layers=1,heads=2,kv_heads=1,vocab=4,seq=4"), 3);
+    for (const auto format : {b::float_format::q6_k, b::float_format::q4_k}) {
+        ternary::io::gguf_save_options head;
+        head.head_format = format;
+        write(std::string("model_") + b::format_name(format) + "_head.gguf", ternary::io::gguf_of(wide, head).bytes());
+    }
+    for (std::size_t t = 0; t < ternary::all_block_types.size(); ++t) {
+        std::vector<std::uint8_t> blocks = {static_cast<std::uint8_t>(t), 1};
+        const auto layout = ternary::layout_of(ternary::all_block_types[t]);
+        for (std::size_t i = 0; i < 3 * 2 * layout.bytes; ++i) blocks.push_back(static_cast<std::uint8_t>(i * 37 % 251));
+        // Small finite f16 factors (0x2000 = 2^-7) at every 2-byte offset a format uses for them.
+        for (std::size_t blk = 0; blk < 6; ++blk) {
+            for (std::size_t off : {0, 2, 80, 82, 108, 208}) {
+                if (off + 2 <= layout.bytes) blocks[2 + blk * layout.bytes + off] = 0, blocks[3 + blk * layout.bytes + off] = 0x20;
+            }
+        }
+        write(std::string("blocks_") + std::string(layout.name) + ".bin", blocks);
+    }
     write("index.json", text(R"({"metadata": {"total_size": 16}, "weight_map": {
  "model.norm.weight": "model-00001-of-00002.safetensors", "lm_head.weight": "model-00002-of-00002.safetensors"}})"));
     return 0;

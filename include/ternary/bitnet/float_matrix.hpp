@@ -1,20 +1,26 @@
 #pragma once
-// Full-precision weight matrices as checkpoints store them (f32, f16 or bf16, row-major), used
-// for the token embedding, the output head and the linears of float models. The values stay in
-// their stored format, possibly in a memory-mapped file (no copy); rows are converted to float
-// as they are used.
+// Full-precision weight matrices as checkpoints store them (f32, f16 or bf16, row-major, or one
+// of ggml's block-quantized formats: quant/ggml_blocks.hpp), used for the token embedding, the
+// output head and the linears of float models. The values stay in their stored format,
+// possibly in a memory-mapped file (no copy); rows are converted to float as they are used.
 //
 // Summation order: f32 matrices sum each dot product in index order, as llama2.c's matmul does,
 // so a float llama2.c model reproduces its outputs bit for bit. f16 and bf16 matrices (the large
-// ones: 2B4T's embedding is 128256 x 2560) use vectorized partial sums.
+// ones: 2B4T's embedding is 128256 x 2560) use vectorized partial sums. Block-quantized matrices
+// multiply int8 activations (each token quantized with absmax, as the ternary layers' are) with
+// their blocks in place (quant/block_dot.hpp), as llama.cpp does with these formats.
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,6 +29,10 @@
 #include "../error.hpp"
 #include "../io/half.hpp"
 #include "../matrix_view.hpp"
+#include "../quant/absmax.hpp"
+#include "../quant/block_dot.hpp"
+#include "../quant/ggml_blocks.hpp"
+#include "../quant/ggml_quantize.hpp"
 #include "../simd/cpu.hpp"
 #include "../simd/detail/target.hpp"
 #include "../thread_pool.hpp"
@@ -33,11 +43,48 @@
 
 namespace ternary::inline TERNARY_ABI::bitnet {
 
-enum class float_format : std::uint8_t { f32, f16, bf16 };
+/// How a float_matrix stores its values: plain floats, or one of ggml's block formats (the
+/// block formats follow in block_type's order).
+enum class float_format : std::uint8_t { f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl };
 
+inline constexpr std::size_t first_block_format = static_cast<std::size_t>(float_format::q4_0);
+
+/// The block type of a block format; nullopt for f32, f16, bf16.
+inline std::optional<block_type> block_type_of(float_format f) {
+    const auto i = static_cast<std::size_t>(f);
+    if (i < first_block_format) return std::nullopt;
+    return static_cast<block_type>(i - first_block_format);
+}
+inline float_format format_of(block_type t) {
+    return static_cast<float_format>(first_block_format + static_cast<std::size_t>(t));
+}
+inline bool is_block_format(float_format f) { return block_type_of(f).has_value(); }
+
+/// Bytes of one value of f32, f16 or bf16 (not defined for block formats: see row_bytes_of).
 inline std::size_t bytes_per_value(float_format f) { return f == float_format::f32 ? 4 : 2; }
+
+/// Bytes of a stored row of cols values, or 0 when cols is not a whole number of blocks.
+inline std::size_t row_bytes_of(float_format f, std::size_t cols) {
+    if (const auto t = block_type_of(f)) {
+        const block_layout l = layout_of(*t);
+        return cols % l.weights == 0 ? cols / l.weights * l.bytes : 0;
+    }
+    return cols * bytes_per_value(f);
+}
+
 inline const char* format_name(float_format f) {
-    return f == float_format::f32 ? "f32" : f == float_format::f16 ? "f16" : "bf16";
+    static constexpr const char* names[] = {"f32",  "f16",  "bf16", "q4_0", "q4_1", "q5_0", "q5_1",
+                                            "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl"};
+    return names[static_cast<std::size_t>(f)];
+}
+
+/// The format named `name` ("f16", "q6_k", ...; block formats in any case, as ggml writes them).
+inline std::optional<float_format> float_format_named(std::string_view name) {
+    for (const float_format f : {float_format::f32, float_format::f16, float_format::bf16}) {
+        if (name == format_name(f)) return f;
+    }
+    if (const auto t = block_type_named(name)) return format_of(*t);
+    return std::nullopt;
 }
 
 namespace detail {
@@ -161,6 +208,25 @@ inline bool half_rows_dot(float_format format, const std::uint8_t* w, std::size_
     return false;
 }
 
+/// values as a stored f32, f16 or bf16 row at out (each rounded to nearest, ties to even).
+inline void store_row(float_format format, std::span<const float> values, std::uint8_t* out) {
+    for (std::size_t j = 0; j < values.size(); ++j) {
+        if (format == float_format::f32) {
+            std::memcpy(out + 4 * j, &values[j], 4);
+            continue;
+        }
+        std::uint16_t h = 0;
+        if (format == float_format::f16) {
+            h = io::f16_from_float(values[j]);
+        } else {
+            const std::uint32_t bits = std::bit_cast<std::uint32_t>(values[j]);
+            h = std::isnan(values[j]) ? static_cast<std::uint16_t>((bits >> 16) | 0x40)
+                                      : static_cast<std::uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+        }
+        std::memcpy(out + 2 * j, &h, 2);
+    }
+}
+
 inline void convert_row(float_format format, const std::uint8_t* src, float* dst, std::size_t n) {
 #if defined(__x86_64__) || defined(__i386__)
     if (format != float_format::f32 && simd::cpu().avx2 && simd::cpu().f16c) {
@@ -195,11 +261,16 @@ public:
     static float_matrix over(float_format format, std::span<const std::uint8_t> bytes, std::size_t rows,
                              std::size_t cols, std::shared_ptr<const void> owner,
                              std::function<void(std::span<const std::uint8_t>)> release = {}) {
-        if (rows == 0 || cols == 0 || bytes.size() / bytes_per_value(format) / cols != rows ||
-            bytes.size() % (bytes_per_value(format) * cols) != 0) {
-            ternary::detail::fail<shape_error>("float_matrix", rows, " x ", cols, " ", format_name(format), " values need ",
-                                               rows * cols * bytes_per_value(format), " bytes, got ", bytes.size());
+        const std::size_t row_bytes = row_bytes_of(format, cols);
+        if (row_bytes == 0) {
+            ternary::detail::fail<shape_error>("float_matrix", "rows of ", cols, " values are not whole ",
+                                               format_name(format), " blocks");
         }
+        if (rows == 0 || bytes.size() / row_bytes != rows || bytes.size() % row_bytes != 0) {
+            ternary::detail::fail<shape_error>("float_matrix", rows, " x ", cols, " ", format_name(format), " values need ",
+                                               rows * row_bytes, " bytes, got ", bytes.size());
+        }
+        if (const auto t = block_type_of(format)) check_block_factors(*t, bytes);
         float_matrix m;
         m.format_ = format;
         m.data_ = bytes.data();
@@ -210,10 +281,43 @@ public:
         return m;
     }
 
+    /// The same values stored in another format, an owning copy made row by row on the default
+    /// pool: f32 (exact), f16 or bf16 (each value rounded to nearest), Q8_0, Q6_K or Q4_K
+    /// (quant/ggml_quantize.hpp). Throws value_error for other block formats or NaN/Inf values.
+    static float_matrix converted(const float_matrix& m, float_format to) {
+        const std::size_t row_bytes = row_bytes_of(to, m.cols());
+        if (row_bytes == 0) {
+            ternary::detail::fail<shape_error>("float_matrix::converted", "rows of ", m.cols(), " values are not whole ",
+                                               format_name(to), " blocks");
+        }
+        const std::optional<block_type> block = block_type_of(to);
+        if (block && !can_quantize_to(*block)) {
+            ternary::detail::fail<value_error>("float_matrix::converted", "quantizing to ", format_name(to), " is not supported");
+        }
+        auto owner = std::make_shared<std::vector<std::uint8_t>>(m.rows() * row_bytes);
+        default_pool().run_ranges(m.rows(), std::max<std::size_t>(64, m.rows() / (8 * default_pool().size())),
+                                  [&](std::size_t begin, std::size_t end) {
+            std::vector<float> row(m.cols());
+            for (std::size_t i = begin; i < end; ++i) {
+                m.row(i, row);
+                std::uint8_t* out = owner->data() + i * row_bytes;
+                if (block) {
+                    quantize_row(*block, row, {out, row_bytes});
+                } else {
+                    detail::store_row(to, row, out);
+                }
+            }
+        });
+        const std::span<const std::uint8_t> bytes(owner->data(), owner->size());
+        return over(to, bytes, m.rows(), m.cols(), std::move(owner));
+    }
+
     std::size_t rows() const noexcept { return rows_; }
     std::size_t cols() const noexcept { return cols_; }
     float_format format() const noexcept { return format_; }
-    std::size_t stored_bytes() const noexcept { return rows_ * cols_ * bytes_per_value(format_); }
+    std::size_t stored_bytes() const noexcept { return rows_ * row_bytes_of(format_, cols_); }
+    /// The stored values (rows() rows of row_bytes_of(format(), cols()) bytes).
+    std::span<const std::uint8_t> stored() const noexcept { return {data_, stored_bytes()}; }
 
     /// Says the values will not be read again soon (see over); a no-op for owned matrices.
     void release_pages() const {
@@ -226,7 +330,11 @@ public:
             ternary::detail::fail<shape_error>("float_matrix::row", "row ", i, " of ", rows_, " into ", out.size(),
                                                " values (needs ", cols_, ")");
         }
-        detail::convert_row(format_, row_bytes(i), out.data(), cols_);
+        if (const auto t = block_type_of(format_)) {
+            dequantize_row(*t, row_bytes(i), out.data(), cols_);
+        } else {
+            detail::convert_row(format_, row_bytes(i), out.data(), cols_);
+        }
     }
 
     /// out(t, i) = sum_j W(i, j) x(t, j) for each token t: out is tokens x rows, x tokens x cols.
@@ -245,6 +353,10 @@ public:
                 for (std::size_t j = 0; j < cols_; ++j) copy[t * cols_ + j] = x(t, j);
             }
             tokens = copy.data();
+        }
+        if (is_block_format(format_)) {
+            multiply_blocks(out, matrix_view<const float>::row_major(tokens, x.rows(), cols_));
+            return;
         }
         // Threads claim blocks of rows small enough to stay in L2 while every token reads them;
         // each token's dot products are computed the same way whatever the number of tokens.
@@ -270,7 +382,35 @@ public:
     }
 
 private:
-    const std::uint8_t* row_bytes(std::size_t i) const { return data_ + i * cols_ * bytes_per_value(format_); }
+    const std::uint8_t* row_bytes(std::size_t i) const { return data_ + i * row_bytes_of(format_, cols_); }
+
+    /// Throws value_error unless every block's factors are finite: a NaN or Inf there would turn
+    /// whole rows of the output into NaN.
+    static void check_block_factors(block_type t, std::span<const std::uint8_t> bytes) {
+        const block_layout l = layout_of(t);
+        for (std::size_t b = 0; b < bytes.size() / l.bytes; ++b) {
+            float d = 0.0f, m = 0.0f;
+            block_factors(t, bytes.data() + b * l.bytes, d, m);
+            if (!std::isfinite(d) || !std::isfinite(m)) {
+                ternary::detail::fail<value_error>("float_matrix", l.name, " block ", b, " (byte ", b * l.bytes,
+                                                   ") has scale ", d, " and min ", m, "; both must be finite");
+            }
+        }
+    }
+
+    /// The block formats' product: each token quantized to int8 (absmax), then every row's
+    /// blocks against it in place (quant/block_dot.hpp).
+    void multiply_blocks(matrix_view<float> out, matrix_view<const float> x) const {
+        const block_rows_view w{*block_type_of(format_), stored(), rows_, cols_};
+        activation_batch quantized(x.rows(), cols_);
+        quantize_into(quantized, x);
+        std::vector<double> acc(rows_);
+        for (std::size_t t = 0; t < x.rows(); ++t) {
+            const block_activations token(quantized.view(), t);
+            block_dots(acc, w, token);
+            for (std::size_t i = 0; i < rows_; ++i) out(t, i) = static_cast<float>(acc[i] / token.scale());
+        }
+    }
 
     /// out[r] = row (first + r) . x for r < n.
     void rows_dot(std::size_t first, std::size_t n, const float* x, float* out) const {

@@ -88,20 +88,40 @@ public:
     /// The weights, moved out (the model is left without them): to build another model.
     model_weights<Linear> release_weights() && { return std::move(weights_); }
 
-    /// The head that computes the logits: the output matrix, or the tied token embedding.
-    const float_matrix& head() const noexcept { return weights_.output ? *weights_.output : weights_.token_embedding; }
+    /// The head as the weights hold it: the output matrix, or the tied token embedding.
+    const float_matrix& stored_head() const noexcept {
+        return weights_.output ? *weights_.output : weights_.token_embedding;
+    }
+    /// The float head that computes the logits: the stored one, or its copy in the format
+    /// use_head_format chose (unused while an int8 head is in use).
+    const float_matrix& head() const noexcept { return converted_head_ ? *converted_head_ : stored_head(); }
 
-    /// From now on, computes the logits with an int8 copy of the head (one scale per row,
-    /// int8_matrix.hpp) and the final hidden state quantized to int8 per token: half the bytes
-    /// of an f16 head per token, for a small change in the logits (measured in docs/model.md).
-    /// The stored head's pages are then released where the file is mapped (a tied embedding is
-    /// still read a row per token).
+    /// From now on, computes the logits with an int8 copy of the stored head (one scale per
+    /// row, int8_matrix.hpp) and the final hidden state quantized to int8 per token: half the
+    /// bytes of an f16 head per token, for a small change in the logits (measured in
+    /// docs/model.md). The stored head's pages are then released where the file is mapped (a
+    /// tied embedding is still read a row per token).
     void use_int8_head() {
-        const float_matrix& h = head();
+        const float_matrix& h = stored_head();
         int8_head_ = int8_matrix::quantize_parallel(h.rows(), h.cols(), [&](std::size_t i, std::span<float> row) { h.row(i, row); });
+        converted_head_.reset();
         h.release_pages();
     }
     bool has_int8_head() const noexcept { return int8_head_.has_value(); }
+
+    /// From now on, computes the logits with the head stored in `format`: the stored head if it
+    /// already is in that format, else a copy converted from it (float_matrix::converted: f32,
+    /// f16, bf16, Q8_0, Q6_K or Q4_K), whose source pages are then released where the file is
+    /// mapped. Drops an int8 head. Block formats multiply in place with the final hidden state
+    /// quantized to int8 (quant/block_dot.hpp).
+    void use_head_format(float_format format) {
+        int8_head_.reset();
+        converted_head_.reset();
+        const float_matrix& h = stored_head();
+        if (h.format() == format) return;
+        converted_head_ = float_matrix::converted(h, format);
+        h.release_pages();
+    }
 
     /// The bytes of weights one decoded token reads: every linear, the head as it is used (the
     /// int8 copy, or as stored) and one embedding row. Decoding streams them all from memory
@@ -370,6 +390,7 @@ private:
     model_config config_;
     model_weights<Linear> weights_;
     std::optional<int8_matrix> int8_head_;   // use_int8_head()
+    std::optional<float_matrix> converted_head_;  // use_head_format()
     activation_batch head_input_{1, 1};      // the final hidden state of one token, quantized
     // Run state of the tokens of one forward pass (llama2.c's RunState, one row per token).
     std::vector<float> x_;          // (n, dim) the residual stream

@@ -21,6 +21,7 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
+#include "../quant/ggml_blocks.hpp"
 #include "file.hpp"
 
 namespace ternary::inline TERNARY_ABI::io {
@@ -62,9 +63,15 @@ struct gguf_tensor_info {
 };
 
 /// Bytes of a tensor of `type` with `elements` elements and rows of ne0, or nullopt for a
-/// type this library does not know. I2_S (bitnet.cpp) stores elements / 4 bytes of codes plus a
-/// 32-byte tail holding its scale.
+/// type this library does not know or rows that are not whole blocks of it. I2_S (bitnet.cpp)
+/// stores elements / 4 bytes of codes plus a 32-byte tail holding its scale; the block formats
+/// (quant/ggml_blocks.hpp) whole blocks per row.
 inline std::optional<std::uint64_t> ggml_bytes(std::uint32_t type, std::uint64_t ne0, std::uint64_t elements) {
+    if (const auto block = block_type_of_ggml(type)) {
+        const block_layout l = layout_of(*block);
+        if (ne0 % l.weights != 0) return std::nullopt;
+        return elements / l.weights * l.bytes;
+    }
     switch (static_cast<ggml_type>(type)) {
         case ggml_type::f32: return elements * 4;
         case ggml_type::f16:
@@ -234,6 +241,12 @@ private:
         t.offset = in.read<std::uint64_t>("a tensor offset");
         const auto bytes = ggml_bytes(t.type, t.ne[0], elements);
         if (!bytes) {
+            if (const auto block = block_type_of_ggml(t.type)) {
+                const block_layout l = layout_of(*block);
+                fail(in, "tensor '" + t.name + "' of type " + std::string(l.name) + " has rows of " +
+                             std::to_string(t.ne[0]) + " values, not a multiple of its blocks of " +
+                             std::to_string(l.weights));
+            }
             fail(in, "tensor '" + t.name + "' has type " + std::to_string(t.type) +
                          ", unknown here or not allowed for its shape");
         }

@@ -53,8 +53,17 @@ inline std::optional<bitnet::float_format> float_format_of(std::uint32_t type) {
         case ggml_type::f32: return bitnet::float_format::f32;
         case ggml_type::f16: return bitnet::float_format::f16;
         case ggml_type::bf16: return bitnet::float_format::bf16;
-        default: return std::nullopt;
+        default: break;
     }
+    if (const auto block = block_type_of_ggml(type)) return bitnet::format_of(*block);
+    return std::nullopt;
+}
+
+/// F32, F16 or BF16: the types a norm's weight or a ternarized float linear may have.
+inline std::optional<bitnet::float_format> plain_float_format_of(std::uint32_t type) {
+    const auto format = float_format_of(type);
+    if (format && bitnet::is_block_format(*format)) return std::nullopt;
+    return format;
 }
 
 /// Reads a GGUF model's metadata and tensors with the checks every access needs.
@@ -128,20 +137,27 @@ public:
         return *t;
     }
 
-    /// A float matrix (rows x cols) over the file's bytes: no copy.
+    /// A float matrix (rows x cols) over the file's bytes, in any float or block format: no copy.
     bitnet::float_matrix matrix(const std::string& name, std::size_t rows, std::size_t cols) const {
         const gguf_tensor_info& t = tensor(name, {cols, rows});
         const auto format = float_format_of(t.type);
-        if (!format) fail("tensor '" + name + "' has type " + std::to_string(t.type) + "; F32, F16 or BF16 is needed");
+        if (!format) {
+            fail("tensor '" + name + "' has type " + std::to_string(t.type) +
+                 "; F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K or IQ4_NL is needed");
+        }
         const std::shared_ptr<const mapped_file> file = file_;
-        return bitnet::float_matrix::over(*format, gguf_.data(t), rows, cols, file,
-                                          [file](std::span<const std::uint8_t> part) { file->release(part); });
+        try {
+            return bitnet::float_matrix::over(*format, gguf_.data(t), rows, cols, file,
+                                              [file](std::span<const std::uint8_t> part) { file->release(part); });
+        } catch (const value_error& e) {
+            fail("tensor '" + name + "': " + e.what());
+        }
     }
 
     /// A vector of floats (a norm's weight), copied.
     std::vector<float> vector(const std::string& name, std::size_t size) const {
         const gguf_tensor_info& t = tensor(name, {size});
-        const auto format = float_format_of(t.type);
+        const auto format = plain_float_format_of(t.type);
         if (!format) fail("tensor '" + name + "' has type " + std::to_string(t.type) + "; F32, F16 or BF16 is needed");
         return floats_of(*format, gguf_.data(t), name);
     }
@@ -164,7 +180,7 @@ public:
         ternary_tensor decoded;
         if (is_ternary_type(t.type)) {
             decoded = decode(t, bytes, rows, cols, name);
-        } else if (const auto format = float_format_of(t.type)) {
+        } else if (const auto format = plain_float_format_of(t.type)) {
             decoded = ternary_of_floats(floats_of(*format, bytes, name), rows, cols, name);
         } else {
             fail("tensor '" + name + "' has type " + std::to_string(t.type) + "; I2_S, TQ1_0, TQ2_0, F32, F16 or BF16 is needed");

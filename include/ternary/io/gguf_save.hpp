@@ -37,6 +37,10 @@ enum class gguf_linear_type { i2_s, tq2_0, tq1_0, f16, f32 };
 struct gguf_save_options {
     gguf_linear_type linear_type = gguf_linear_type::i2_s;
     std::string name;  // general.name (optional)
+    /// The output head's format: the head (a tied embedding's too, then written as its own
+    /// output.weight) converted to it with float_matrix::converted (f32, f16, bf16, Q8_0,
+    /// Q6_K, Q4_K); unset or equal to the head's format: written as stored.
+    std::optional<bitnet::float_format> head_format;
     /// Extra metadata (e.g. a tokenizer's keys), written after the model's own.
     std::vector<std::pair<std::string, gguf_value>> metadata;
     /// Called after each tensor with (tensors done, tensors in all): for progress bars.
@@ -51,11 +55,19 @@ inline std::vector<std::uint8_t> bytes_of_floats(std::span<const float> v) {
     return out;
 }
 
-/// A float matrix in its stored format (f32, f16 or bf16) as (ggml type, bytes), or converted
-/// to f16/f32 when `to` says so.
+/// A float matrix in its stored format (f32, f16, bf16 or a block format, whose blocks are
+/// copied as they are) as (ggml type, bytes), or converted to f32/f16/bf16 when `to` says so.
 inline std::pair<ggml_type, std::vector<std::uint8_t>> stored_matrix(const bitnet::float_matrix& m,
                                                                      std::optional<bitnet::float_format> to = std::nullopt) {
+    if (!to && bitnet::is_block_format(m.format())) {
+        const std::span<const std::uint8_t> blocks = m.stored();
+        return {static_cast<ggml_type>(layout_of(*bitnet::block_type_of(m.format())).ggml_id),
+                std::vector<std::uint8_t>(blocks.begin(), blocks.end())};
+    }
     const bitnet::float_format format = to.value_or(m.format());
+    if (bitnet::is_block_format(format)) {
+        ternary::detail::fail<value_error>("stored_matrix", "converting to ", bitnet::format_name(format), " is not supported");
+    }
     std::vector<float> row(m.cols());
     std::vector<std::uint8_t> out;
     out.reserve(m.rows() * m.cols() * bitnet::bytes_per_value(format));
@@ -165,7 +177,8 @@ gguf_writer gguf_of(const bitnet::transformer<Linear>& model, const gguf_save_op
     for (const auto& [key, value] : options.metadata) out.add(key, value);
 
     const std::size_t per_layer = std::size_t{7} + (c.linear_self_norm ? 0u : 2u) + (c.sub_norms ? 2u : 0u);
-    const std::size_t total = 2 + c.n_layers * per_layer + (model.weights().output ? 1 : 0);
+    const bool separate_head = model.weights().output || (options.head_format && *options.head_format != model.stored_head().format());
+    const std::size_t total = 2 + c.n_layers * per_layer + (separate_head ? 1 : 0);
     std::size_t done = 0;
     const auto add = [&](const std::string& name, std::vector<std::uint64_t> ne,
                          std::pair<ggml_type, std::vector<std::uint8_t>> data) {
@@ -187,7 +200,12 @@ gguf_writer gguf_of(const bitnet::transformer<Linear>& model, const gguf_save_op
     const auto& w = model.weights();
     add("token_embd.weight", {c.dim, c.vocab_size}, detail::stored_matrix(w.token_embedding));
     add_vector("output_norm.weight", w.final_norm);
-    if (w.output) add("output.weight", {c.dim, c.vocab_size}, detail::stored_matrix(*w.output));
+    const bitnet::float_matrix& head = w.output ? *w.output : w.token_embedding;
+    if (options.head_format && *options.head_format != head.format()) {
+        add("output.weight", {c.dim, c.vocab_size}, detail::stored_matrix(bitnet::float_matrix::converted(head, *options.head_format)));
+    } else if (w.output) {
+        add("output.weight", {c.dim, c.vocab_size}, detail::stored_matrix(*w.output));
+    }
     for (std::size_t l = 0; l < c.n_layers; ++l) {
         const layer_tensor_names& n = gguf_layer_names;
         const auto& layer = w.layers[l];

@@ -168,7 +168,9 @@ safetensors_checkpoint safetensors_of(const bitnet::transformer<Linear>& model, 
         {"attention_bias", "false"},
         {"mlp_bias", "false"},
         {"tie_word_embeddings", w.output ? "false" : "true"},
-        {"torch_dtype", json_quote(w.token_embedding.format() == bitnet::float_format::f32   ? "float32"
+        {"torch_dtype", json_quote(w.token_embedding.format() == bitnet::float_format::f32 ||
+                                           bitnet::is_block_format(w.token_embedding.format())
+                                       ? "float32"
                                    : w.token_embedding.format() == bitnet::float_format::f16 ? "float16"
                                                                                              : "bfloat16")},
     };
@@ -202,8 +204,13 @@ safetensors_checkpoint safetensors_of(const bitnet::transformer<Linear>& model, 
         add(name, {v.size()}, detail::stored_values(v));
         step();
     };
+    // safetensors has no block formats: block-quantized matrices are written dequantized, as
+    // f32 (exactly their values).
+    const auto plain = [](const bitnet::float_matrix& m) {
+        return bitnet::is_block_format(m.format()) ? std::optional(bitnet::float_format::f32) : std::nullopt;
+    };
     const auto add_matrix = [&](const std::string& name, const bitnet::float_matrix& m) {
-        add_float(name, {m.rows(), m.cols()}, detail::stored_matrix(m));
+        add_float(name, {m.rows(), m.cols()}, detail::stored_matrix(m, plain(m)));
         step();
     };
     // rope_rows: the head size of q_proj or k_proj, whose rows follow RoPE's pairs; else 0.
@@ -225,9 +232,10 @@ safetensors_checkpoint safetensors_of(const bitnet::transformer<Linear>& model, 
             add(name.substr(0, name.size() - std::string_view(".weight").size()) + ".weight_scale", {1},
                 detail::stored_values(std::span(&scale, 1)));
         } else {
-            auto stored = detail::stored_matrix(linear.weights());
+            const auto to = plain(linear.weights());
+            auto stored = detail::stored_matrix(linear.weights(), to);
             if (reordered) {
-                stored.second = detail::reordered_rows(stored.second, cols * bitnet::bytes_per_value(linear.weights().format()),
+                stored.second = detail::reordered_rows(stored.second, cols * bitnet::bytes_per_value(to.value_or(linear.weights().format())),
                                                        detail::half_split_row_order(rows, rope_rows));
             }
             add_float(name, {rows, cols}, stored);
