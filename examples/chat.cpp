@@ -78,9 +78,9 @@ options parse(int argc, char** argv) {
             else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
             else if (arg == "--head-type" && examples::valid_head_type(value)) o.head_type = value;
             else if (arg == "--head-type") fail(examples::bad_head_type(value));
-            else if (arg == "-n") o.max_reply = std::stoul(value);
+            else if (arg == "-n") o.max_reply = examples::parse_number<std::size_t>(value);
             else if (examples::read_sampling_option(arg, value, o.sampling)) continue;
-            else if (arg == "-t") o.threads = std::stoul(value);
+            else if (arg == "-t") o.threads = examples::parse_threads(value);
             else fail("unknown option " + std::string(arg));
         } catch (const std::logic_error&) {
             fail("bad value '" + std::string(value) + "' for " + std::string(arg));

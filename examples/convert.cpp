@@ -20,6 +20,8 @@
 #include <ternary/io/safetensors_save.hpp>
 #include <ternary/tokenizer/tokenizer.hpp>
 
+#include "numbers.hpp"
+
 namespace {
 
 const char* usage =
@@ -39,8 +41,10 @@ const char* usage =
     "  --head-type T  GGUF only: the output head's format: f32, f16, bf16, q8_0, q6_k or q4_k\n"
     "               (llama.cpp's block formats); a tied head is then written as its own\n"
     "               output.weight; default: as stored\n"
-    "  --tokenizer PATH  GGUF only: store this tokenizer in the file (Llama 3 tokenizer.model,\n"
+    "  -z, --tokenizer PATH  GGUF only: store this tokenizer in the file (Llama 3 tokenizer.model,\n"
     "               tokenizer.json, a GGUF, ...); by default a GGUF input's own tokenizer is kept\n"
+    "  -m IN        the same as IN\n"
+    "  -t THREADS   threads (default: all cores, or TERNARY_THREADS)\n"
     "  -h, --help   this text\n";
 
 [[noreturn]] void fail(const std::string& message) {
@@ -61,18 +65,31 @@ void progress(std::size_t done, std::size_t total, const char* what) {
 
 int main(int argc, char** argv) {
     std::string in, out, type, random, format, tokenizer_path, head_type;
+    std::string model_option;  // -m IN
+    std::size_t threads = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
             std::fputs(usage, stdout);
             return 0;
         }
-        if (arg == "--type" || arg == "--random" || arg == "--format" || arg == "--tokenizer" || arg == "--head-type") {
+        if (arg == "-t") {
+            if (i + 1 >= argc) fail("missing value after -t");
+            try {
+                threads = examples::parse_threads(argv[++i]);
+            } catch (const std::invalid_argument&) {
+                fail("bad value '" + std::string(argv[i]) + "' for -t");
+            }
+        } else if (arg == "-m") {  // the input, as the other programs name their model
+            if (i + 1 >= argc) fail("missing value after -m");
+            model_option = argv[++i];
+        } else if (arg == "--type" || arg == "--random" || arg == "--format" || arg == "--tokenizer" || arg == "-z" ||
+                   arg == "--head-type") {
             if (i + 1 >= argc) fail("missing value after " + std::string(arg));
             (arg == "--type"     ? type
              : arg == "--random" ? random
              : arg == "--format" ? format
-             : arg == "--tokenizer" ? tokenizer_path
+             : arg == "--tokenizer" || arg == "-z" ? tokenizer_path
                                  : head_type) = argv[++i];
         } else if (!arg.empty() && arg[0] == '-') {
             fail("unknown option " + std::string(arg));
@@ -83,6 +100,11 @@ int main(int argc, char** argv) {
         } else {
             fail("more than two files given");
         }
+    }
+    if (!model_option.empty()) {  // -m IN: the one positional file is OUT
+        if (!out.empty()) fail("more than two files given");
+        out = in;
+        in = model_option;
     }
     if (!random.empty() && out.empty()) std::swap(in, out);  // --random CONFIG OUT: the one file is OUT
     if ((in.empty() && random.empty()) || out.empty() || (!in.empty() && !random.empty())) {
@@ -104,6 +126,7 @@ int main(int argc, char** argv) {
         }
     }
     try {
+        if (threads != 0) ternary::set_threads(threads);
         ternary::io::any_model model =
             random.empty() ? ternary::io::load_model(in)
                            : ternary::io::any_model(ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(

@@ -14,6 +14,7 @@
 #include <ternary/tokenizer/tokenizer.hpp>
 
 #include "head_option.hpp"
+#include "numbers.hpp"
 #include "packing_option.hpp"
 
 namespace {
@@ -33,19 +34,6 @@ const std::string usage = std::string(
 [[noreturn]] void fail(const std::string& message) {
     std::fprintf(stderr, "ternary-perplexity: error: %s\n%s", message.c_str(), usage.c_str());
     std::exit(1);
-}
-
-/// A thread count: digits only, at least 1.
-std::size_t parse_threads(const char* value) {
-    const std::string_view v = value;
-    std::size_t n = 0;
-    bool digits = !v.empty() && v.size() <= 6;
-    for (char c : v) {
-        digits = digits && c >= '0' && c <= '9';
-        n = n * 10 + static_cast<std::size_t>(c - '0');
-    }
-    if (!digits || n == 0) fail("bad value '" + std::string(v) + "' for -t");
-    return n;
 }
 
 }  // namespace
@@ -74,8 +62,13 @@ int main(int argc, char** argv) {
         else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
         else if (arg == "--head-type" && examples::valid_head_type(value)) head_type = value;
         else if (arg == "--head-type") fail(examples::bad_head_type(value));
-        else if (arg == "-t") threads = parse_threads(value);
-        else fail("unknown option " + std::string(arg));
+        else if (arg == "-t") {
+            try {
+                threads = examples::parse_threads(value);
+            } catch (const std::invalid_argument&) {
+                fail("bad value '" + std::string(value) + "' for -t");
+            }
+        } else fail("unknown option " + std::string(arg));
     }
     if (model_path.empty() || text_path.empty()) fail("pass -m MODEL and -f TEXT");
     std::ifstream in(text_path, std::ios::binary);

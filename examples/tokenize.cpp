@@ -8,6 +8,8 @@
 
 #include <ternary/tokenizer/tokenizer.hpp>
 
+#include "numbers.hpp"
+
 namespace {
 
 const char* usage =
@@ -46,7 +48,7 @@ int main(int argc, char** argv) {
                 path = argv[++i];
             } else {
                 try {
-                    vocab = std::stoul(argv[++i]);
+                    vocab = examples::parse_number<std::size_t>(argv[++i]);
                 } catch (const std::logic_error&) {
                     fail("bad value for --vocab");
                 }

@@ -19,12 +19,16 @@
 #include <vector>
 
 #include <ternary/bitnet/float_matrix.hpp>
+#include <ternary/bitnet/model.hpp>
+#include <ternary/bitnet/random_model.hpp>
 #include <ternary/io/gguf.hpp>
 #include <ternary/io/gguf_model.hpp>
+#include <ternary/io/gguf_save.hpp>
 #include <ternary/io/half.hpp>
 #include <ternary/io/load.hpp>
 #include <ternary/quant/block_dot.hpp>
 #include <ternary/quant/ggml_blocks.hpp>
+#include <ternary/quant/ggml_quantize.hpp>
 
 #include "support.hpp"
 
@@ -234,11 +238,94 @@ TEST_CASE("llama.cpp's quantized files: embeddings dequantize exactly, logits ag
         std::partial_sort(order.begin(), order.begin() + 5, order.end(),
                           [&](std::size_t a, std::size_t b) { return logits[a] > logits[b]; });
         CHECK(order[0] == expected[0].first);
-        for (const auto& [id, logit] : expected) {
+        for (const auto& item : expected) {  // (no structured binding: clang 14's CAPTURE cannot see one)
+            const std::size_t id = item.first;
             CAPTURE(id);
-            CHECK(std::fabs(logits[id] - logit) <= 1.0f);
+            CHECK(std::fabs(logits[id] - item.second) <= 1.0f);
         }
         ++files;
     }
     CHECK(files == 6);
+}
+
+TEST_CASE("quantize_row: Q8_0, Q6_K and Q4_K blocks dequantize close to their input") {
+    std::mt19937 rng(99);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    const std::size_t cols = 1024;
+    // RMS error over RMS value of Gaussian rows: the formats' steps are max|x| / 127 (Q8_0),
+    // about max|x| / 32 (Q6_K) and range / 15 (Q4_K); a wrong bit layout gives errors near 100%.
+    const std::vector<std::pair<block_type, double>> bounds = {
+        {block_type::q8_0, 0.01}, {block_type::q6_k, 0.04}, {block_type::q4_k, 0.15}};
+    for (const auto& type_bound : bounds) {
+        const block_type type = type_bound.first;
+        const double bound = type_bound.second;
+        CAPTURE(layout_of(type).name);
+        std::vector<float> x(cols), back(cols);
+        for (auto& v : x) v = normal(rng);
+        x[5] = 0.2f;  // an outlier
+        std::vector<std::uint8_t> blocks(cols / layout_of(type).weights * layout_of(type).bytes);
+        quantize_row(type, x, blocks);
+        dequantize_row(type, blocks.data(), back.data(), cols);
+        double error = 0.0, energy = 0.0;
+        for (std::size_t j = 0; j < cols; ++j) {
+            error += (back[j] - x[j]) * static_cast<double>(back[j] - x[j]);
+            energy += x[j] * static_cast<double>(x[j]);
+        }
+        CHECK(std::sqrt(error / energy) <= bound);
+        // Zeros stay zeros, NaN is refused.
+        std::vector<float> zeros(cols, 0.0f);
+        quantize_row(type, zeros, blocks);
+        dequantize_row(type, blocks.data(), back.data(), cols);
+        CHECK(std::all_of(back.begin(), back.end(), [](float v) { return v == 0.0f; }));
+        zeros[3] = std::numeric_limits<float>::quiet_NaN();
+        CHECK_THROWS_AS(quantize_row(type, zeros, blocks), value_error);
+    }
+    std::vector<std::uint8_t> out(18);
+    CHECK_THROWS_AS(quantize_row(block_type::q4_0, std::vector<float>(32, 1.0f), out), value_error);
+}
+
+TEST_CASE("a model's head in a block format: converted at load, written by gguf_of, read back the same") {
+    namespace b = bitnet;
+    using model_type = b::transformer<b::ternary_linear<two_bit>>;
+    const auto config = b::preset_config("2b4t,dim=256,hidden=512,layers=1,heads=4,kv_heads=1,vocab=300,seq=16");
+    const std::vector<std::size_t> prompt = {1, 17, 250, 3, 99};
+    const auto logits = [&](model_type& m) {
+        const auto l = m.forward(std::span<const std::size_t>(prompt), 0);
+        return std::vector<float>(l.begin(), l.end());
+    };
+    model_type model = b::random_model<b::ternary_linear<two_bit>>(config, 5);
+    REQUIRE(model.stored_head().format() == b::float_format::f16);
+    const std::vector<float> stored = logits(model);
+    const float range = *std::max_element(stored.begin(), stored.end()) - *std::min_element(stored.begin(), stored.end());
+    for (const auto& format_tolerance : std::vector<std::pair<b::float_format, float>>{
+             {b::float_format::q8_0, 0.02f}, {b::float_format::q6_k, 0.05f}, {b::float_format::q4_k, 0.2f}}) {
+        const b::float_format format = format_tolerance.first;
+        const float tolerance = format_tolerance.second;
+        CAPTURE(b::format_name(format));
+        model.use_head_format(format);
+        CHECK(model.head().format() == format);
+        CHECK(model.stored_head().format() == b::float_format::f16);
+        const std::vector<float> converted = logits(model);
+        float worst = 0.0f;
+        for (std::size_t i = 0; i < stored.size(); ++i) worst = std::max(worst, std::fabs(converted[i] - stored[i]));
+        CHECK(worst <= tolerance * range);
+
+        // Written with that head (the tied embedding stays f16, the head becomes output.weight)
+        // and read back: the same logits bit for bit.
+        io::gguf_save_options options;
+        options.head_format = format;
+        const auto bytes = io::gguf_of(model, options).bytes();
+        io::any_model loaded = io::load_gguf(io::mapped_file::from_bytes(bytes, "head.gguf"));
+        auto& reread = std::get<model_type>(loaded);
+        REQUIRE(reread.weights().output.has_value());
+        CHECK(reread.weights().output->format() == format);
+        CHECK(reread.weights().token_embedding.format() == b::float_format::f16);
+        CHECK(logits(reread) == converted);
+        reread.use_head_format(format);  // already in that format: nothing converted
+        CHECK(&reread.head() == &*reread.weights().output);
+    }
+    model.use_head_format(b::float_format::f16);  // the stored format again: the stored head
+    CHECK(&model.head() == &model.stored_head());
+    CHECK(logits(model) == stored);
+    CHECK_THROWS_AS(model.use_head_format(b::float_format::q5_k), value_error);  // no quantizer for it
 }

@@ -115,12 +115,12 @@ public:
     /// mapped. Drops an int8 head. Block formats multiply in place with the final hidden state
     /// quantized to int8 (quant/block_dot.hpp).
     void use_head_format(float_format format) {
-        int8_head_.reset();
-        converted_head_.reset();
         const float_matrix& h = stored_head();
-        if (h.format() == format) return;
-        converted_head_ = float_matrix::converted(h, format);
-        h.release_pages();
+        std::optional<float_matrix> converted;
+        if (h.format() != format) converted = float_matrix::converted(h, format);  // may throw: nothing changed yet
+        int8_head_.reset();
+        converted_head_ = std::move(converted);
+        if (converted_head_) h.release_pages();
     }
 
     /// The bytes of weights one decoded token reads: every linear, the head as it is used (the
