@@ -20,7 +20,7 @@
 int main(int argc, char** argv) {
     if (argc != 2) return 2;
     const std::string dir = argv[1];
-    const auto write = [&](const char* name, const test::llama2c::bytes& b) {
+    const auto write = [&](const std::string& name, const test::llama2c::bytes& b) {
         std::ofstream(dir + "/" + name, std::ios::binary).write(reinterpret_cast<const char*>(b.data()),
                                                                 static_cast<std::streamsize>(b.size()));
     };

@@ -10,9 +10,9 @@
 // that fuses a multiply into the add cannot change any value either, and each SIMD kernel
 // returns exactly the scalar kernel's acc.
 //
-// Kernels: AVX2 (used by every x86 policy: avx2, avxvnni, avx512vnni, avx512vbmi) for Q8_0,
-// Q4_K and Q6_K, the formats `--head-type` offers; everything else, and every format on
-// AArch64, runs the scalar kernel (decode_integers and plain loops).
+// Kernels: AVX2 (used by every x86 policy: avx2, avxvnni, avx512vbmi, avx512vnni) and NEON (neon
+// and neon-dotprod) for Q8_0, Q4_K and Q6_K, the formats `--head-type` offers; the other
+// formats run the scalar kernel (decode_integers and plain loops).
 
 #include <algorithm>
 #include <cmath>
@@ -37,6 +37,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 namespace ternary::inline TERNARY_ABI {
@@ -280,6 +282,107 @@ inline void block_rows(block_type t, const std::uint8_t* w, std::size_t row_byte
 }  // namespace simd::avx2_blocks
 TERNARY_TARGET_END
 
+#elif defined(__aarch64__)
+
+// NEON (every AArch64 CPU; the neon and neon-dotprod policies): the codes as signed bytes
+// (Q6_K's minus 32 applied first, so no correction term), vmull_s8 products into int16, the 16
+// of a sub-block added pairwise into 8 int16 lanes (|lane| <= 2 * 32 * 128 = 8192), then
+// vmlal_n_s16 by the sub-block's scale into int32 (|product| <= 8192 * 128 = 2^20).
+namespace simd::neon_blocks {
+
+/// sum over 16 lanes of q x as 8 int16 lanes (pairs of products).
+inline int16x8_t products16(int8x16_t q, int8x16_t x) {
+    return vaddq_s16(vmull_s8(vget_low_s8(q), vget_low_s8(x)), vmull_high_s8(q, x));
+}
+
+/// acc + scale * (the 8 int16 lanes of p), in int32.
+inline int32x4_t scaled(int32x4_t acc, int16x8_t p, std::int16_t scale) {
+    return vmlal_high_n_s16(vmlal_n_s16(acc, vget_low_s16(p), scale), p, scale);
+}
+
+inline std::int32_t q8_0_i1(const std::uint8_t* b, const std::int8_t* x) {
+    const int8x16_t w0 = vld1q_s8(reinterpret_cast<const std::int8_t*>(b + 2)),
+                    w1 = vld1q_s8(reinterpret_cast<const std::int8_t*>(b + 18));
+    const int8x16_t x0 = vld1q_s8(x), x1 = vld1q_s8(x + 16);
+    // |q x| <= 128 * 128 = 16384: each product fits int16, so widen before adding pairs.
+    int32x4_t acc = vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)));
+    acc = vpadalq_s16(acc, vmull_high_s8(w0, x0));
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(w1), vget_low_s8(x1)));
+    acc = vpadalq_s16(acc, vmull_high_s8(w1, x1));
+    return vaddvq_s32(acc);
+}
+
+inline std::int32_t q6_k_i1(const std::uint8_t* b, const std::int8_t* x) {
+    const std::uint8_t* ql = b;
+    const std::uint8_t* qh = b + 128;
+    const auto* scales = reinterpret_cast<const std::int8_t*>(b + 192);
+    const uint8x16_t low4 = vdupq_n_u8(0x0F), three = vdupq_n_u8(3);
+    const int8x16_t offset = vdupq_n_s8(32);
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int h = 0; h < 2; ++h) {
+        for (int half = 0; half < 2; ++half) {  // weights l = 16 half .. 16 half + 15 of each 32
+            const int l = 16 * half;
+            const uint8x16_t l0 = vld1q_u8(ql + 64 * h + l), l1 = vld1q_u8(ql + 64 * h + 32 + l);
+            const uint8x16_t hi = vld1q_u8(qh + 32 * h + l);
+            const uint8x16_t q[4] = {
+                vorrq_u8(vandq_u8(l0, low4), vshlq_n_u8(vandq_u8(hi, three), 4)),
+                vorrq_u8(vandq_u8(l1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hi, 2), three), 4)),
+                vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hi, 4), three), 4)),
+                vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hi, 6), 4))};
+            for (int k = 0; k < 4; ++k) {
+                const int first = 128 * h + 32 * k + l;  // sub-block first / 16
+                const int8x16_t signed_q = vsubq_s8(vreinterpretq_s8_u8(q[k]), offset);
+                acc = scaled(acc, products16(signed_q, vld1q_s8(x + first)), scales[first / 16]);
+            }
+        }
+    }
+    return vaddvq_s32(acc);
+}
+
+inline std::int32_t q4_k_i1(const std::uint8_t* b, const std::int8_t* x, const std::int16_t* sums32, std::int32_t& i2) {
+    int scale[8], min[8];
+    for (int s = 0; s < 8; ++s) ternary::detail::blocks::k4_scale_min(b + 4, s, scale[s], min[s]);
+    const std::uint8_t* qs = b + 16;
+    const uint8x16_t low4 = vdupq_n_u8(0x0F);
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int g = 0; g < 4; ++g) {
+        for (int half = 0; half < 2; ++half) {
+            const uint8x16_t v = vld1q_u8(qs + 32 * g + 16 * half);
+            const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(v, low4)), hi = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
+            acc = scaled(acc, products16(lo, vld1q_s8(x + 64 * g + 16 * half)), static_cast<std::int16_t>(scale[2 * g]));
+            acc = scaled(acc, products16(hi, vld1q_s8(x + 64 * g + 32 + 16 * half)), static_cast<std::int16_t>(scale[2 * g + 1]));
+        }
+    }
+    i2 = 0;
+    for (int s = 0; s < 8; ++s) i2 -= min[s] * sums32[s];
+    return vaddvq_s32(acc);
+}
+
+inline void block_rows(block_type t, const std::uint8_t* w, std::size_t row_bytes, std::size_t blocks, std::size_t r0,
+                       std::size_t r1, const block_input& x, double* out) {
+    if (t != block_type::q8_0 && t != block_type::q6_k && t != block_type::q4_k) {
+        return ternary::detail::block_rows_scalar(t, w, row_bytes, blocks, r0, r1, x, out);
+    }
+    const block_layout l = layout_of(t);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint8_t* row = w + r * row_bytes;
+        double acc = 0.0;
+        for (std::size_t b = 0; b < blocks; ++b) {
+            const std::uint8_t* block = row + b * l.bytes;
+            std::int32_t i1 = 0, i2 = 0;
+            if (t == block_type::q8_0) i1 = q8_0_i1(block, x.values + 32 * b);
+            else if (t == block_type::q6_k) i1 = q6_k_i1(block, x.values + 256 * b);
+            else i1 = q4_k_i1(block, x.values + 256 * b, x.sums32 + 8 * b, i2);
+            float d = 0.0f, m = 0.0f;
+            block_factors(t, block, d, m);
+            acc += ternary::detail::block_contribution(d, i1, m, i2);
+        }
+        out[r] = acc;
+    }
+}
+
+}  // namespace simd::neon_blocks
+
 #endif
 
 namespace detail {
@@ -291,6 +394,8 @@ inline block_kernel_fn block_kernel_named(std::string_view policy) {
         policy == simd::avx2::name) {
         return &simd::avx2_blocks::block_rows;
     }
+#elif defined(__aarch64__)
+    if (policy == simd::neon::name || policy == simd::neon_dotprod::name) return &simd::neon_blocks::block_rows;
 #endif
     (void)policy;
     return &block_rows_scalar;
