@@ -11,7 +11,6 @@
 // their blocks in place (quant/block_dot.hpp), as llama.cpp does with these formats.
 
 #include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cmath>
@@ -215,14 +214,7 @@ inline void store_row(float_format format, std::span<const float> values, std::u
             std::memcpy(out + 4 * j, &values[j], 4);
             continue;
         }
-        std::uint16_t h = 0;
-        if (format == float_format::f16) {
-            h = io::f16_from_float(values[j]);
-        } else {
-            const std::uint32_t bits = std::bit_cast<std::uint32_t>(values[j]);
-            h = std::isnan(values[j]) ? static_cast<std::uint16_t>((bits >> 16) | 0x40)
-                                      : static_cast<std::uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-        }
+        const std::uint16_t h = format == float_format::f16 ? io::f16_from_float(values[j]) : io::bf16_from_float(values[j]);
         std::memcpy(out + 2 * j, &h, 2);
     }
 }

@@ -6,7 +6,6 @@
 // self-normalizing models as this library's own `bitllama2c` (gguf_model.hpp). Ternary weights convert
 // losslessly; TQ scales are f16 (formats.md 4.4), so they are exact only for f16 values.
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -68,24 +67,13 @@ inline std::pair<ggml_type, std::vector<std::uint8_t>> stored_matrix(const bitne
     if (bitnet::is_block_format(format)) {
         ternary::detail::fail<value_error>("stored_matrix", "converting to ", bitnet::format_name(format), " is not supported");
     }
+    // bf16 and f16 rows converted back to their format are exact (they came from it).
+    const std::size_t row_bytes = bitnet::row_bytes_of(format, m.cols());
     std::vector<float> row(m.cols());
-    std::vector<std::uint8_t> out;
-    out.reserve(m.rows() * m.cols() * bitnet::bytes_per_value(format));
+    std::vector<std::uint8_t> out(m.rows() * row_bytes);
     for (std::size_t i = 0; i < m.rows(); ++i) {
         m.row(i, row);
-        for (float v : row) {
-            if (format == bitnet::float_format::f32) {
-                const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
-                out.insert(out.end(), p, p + 4);
-            } else {
-                // bf16 and f16 rows converted back to their format are exact (they came from it).
-                const std::uint16_t h = format == bitnet::float_format::f16
-                                            ? f16_from_float(v)
-                                            : static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(v) >> 16);
-                out.push_back(static_cast<std::uint8_t>(h & 0xFF));
-                out.push_back(static_cast<std::uint8_t>(h >> 8));
-            }
-        }
+        bitnet::detail::store_row(format, row, out.data() + i * row_bytes);
     }
     const ggml_type type = format == bitnet::float_format::f32   ? ggml_type::f32
                            : format == bitnet::float_format::f16 ? ggml_type::f16
@@ -177,8 +165,8 @@ gguf_writer gguf_of(const bitnet::transformer<Linear>& model, const gguf_save_op
     for (const auto& [key, value] : options.metadata) out.add(key, value);
 
     const std::size_t per_layer = std::size_t{7} + (c.linear_self_norm ? 0u : 2u) + (c.sub_norms ? 2u : 0u);
-    const bool separate_head = model.weights().output || (options.head_format && *options.head_format != model.stored_head().format());
-    const std::size_t total = 2 + c.n_layers * per_layer + (separate_head ? 1 : 0);
+    const bool convert_head = options.head_format && *options.head_format != model.stored_head().format();
+    const std::size_t total = 2 + c.n_layers * per_layer + (model.weights().output || convert_head ? 1 : 0);
     std::size_t done = 0;
     const auto add = [&](const std::string& name, std::vector<std::uint64_t> ne,
                          std::pair<ggml_type, std::vector<std::uint8_t>> data) {
@@ -200,9 +188,9 @@ gguf_writer gguf_of(const bitnet::transformer<Linear>& model, const gguf_save_op
     const auto& w = model.weights();
     add("token_embd.weight", {c.dim, c.vocab_size}, detail::stored_matrix(w.token_embedding));
     add_vector("output_norm.weight", w.final_norm);
-    const bitnet::float_matrix& head = w.output ? *w.output : w.token_embedding;
-    if (options.head_format && *options.head_format != head.format()) {
-        add("output.weight", {c.dim, c.vocab_size}, detail::stored_matrix(bitnet::float_matrix::converted(head, *options.head_format)));
+    if (convert_head) {
+        add("output.weight", {c.dim, c.vocab_size},
+            detail::stored_matrix(bitnet::float_matrix::converted(model.stored_head(), *options.head_format)));
     } else if (w.output) {
         add("output.weight", {c.dim, c.vocab_size}, detail::stored_matrix(*w.output));
     }

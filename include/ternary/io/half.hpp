@@ -41,4 +41,12 @@ inline std::uint16_t f16_from_float(float f) {
 /// The float of a bfloat16 bit pattern (the top half of a float).
 inline float float_from_bf16(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
 
+/// The nearest bfloat16 (ties to even); NaN stays a (quiet) NaN. A float that came from a
+/// bfloat16 gives back exactly its bits.
+inline std::uint16_t bf16_from_float(float f) {
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(f);
+    if (std::isnan(f)) return static_cast<std::uint16_t>((bits >> 16) | 0x40u);
+    return static_cast<std::uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
 }  // namespace ternary::inline TERNARY_ABI::io
