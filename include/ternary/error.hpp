@@ -35,6 +35,13 @@ public:
     using error::error;
 };
 
+/// A memory budget that a request would exceed: the KV caches of all sequences together
+/// (bitnet::kv_budget). Nothing is wrong with the request itself; it fits once others finish.
+class capacity_error : public error {
+public:
+    using error::error;
+};
+
 /// A typed pointer into caller-owned memory that is not aligned for its element type.
 class alignment_error : public error {
 public:

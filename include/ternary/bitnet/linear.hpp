@@ -27,6 +27,14 @@
 
 namespace ternary::inline TERNARY_ABI::bitnet {
 
+/// The buffers a linear layer's forward pass works in: the input quantized to int8 (and, for
+/// self-normalizing layers, normalized first). Held by the caller, not the layer, so that one
+/// layer serves any number of callers at once.
+struct linear_scratch {
+    activation_batch input{1, 1};
+    std::vector<float> normalized;
+};
+
 /// A full-precision linear layer: out = W x with W a float_matrix (f32, f16 or bf16).
 class float_linear {
 public:
@@ -44,6 +52,8 @@ public:
 
     /// out = W x for each token: out is tokens x rows, x tokens x cols.
     void forward(matrix_view<float> out, matrix_view<const float> x) const { weights_.multiply(out, x); }
+    /// The same (a float layer needs no scratch): the form every linear has.
+    void forward(matrix_view<float> out, matrix_view<const float> x, linear_scratch&) const { forward(out, x); }
 
 private:
     float_matrix weights_;
@@ -67,30 +77,38 @@ public:
     std::size_t weight_bytes() const noexcept { return weights_ ? weights_->bytes().size() : 0; }
 
     /// out = W x for each token: absmax-quantize each token of x to int8, exact ternary
-    /// products, one float rescale. out is tokens x rows, x tokens x cols. Uses scratch held by
-    /// the layer: one forward at a time per layer.
-    void forward(matrix_view<float> out, matrix_view<const float> x) const { forward_quantized(out, quantize_input(x)); }
+    /// products, one float rescale. out is tokens x rows, x tokens x cols. The layer is only
+    /// read: concurrent calls are safe, each with its own scratch.
+    void forward(matrix_view<float> out, matrix_view<const float> x) const {
+        linear_scratch scratch;
+        forward(out, x, scratch);
+    }
+    void forward(matrix_view<float> out, matrix_view<const float> x, linear_scratch& scratch) const {
+        forward_quantized(out, quantize_input(x, scratch));
+    }
 
-    /// The first half of forward: x quantized as this layer quantizes its input (into scratch
-    /// held by the layer, valid until its next call).
-    const activation_batch& quantize_input(matrix_view<const float> x) const {
+    /// The first half of forward: x quantized as this layer quantizes its input, into
+    /// scratch.input (returned).
+    const activation_batch& quantize_input(matrix_view<const float> x, linear_scratch& scratch) const {
         if (x.cols() != cols()) {
             ternary::detail::fail<shape_error>("ternary_linear", "input of ", x.cols(), " values, the layer takes ", cols());
         }
-        if (input_.tokens() != x.rows() || input_.cols() != x.cols()) input_ = activation_batch(x.rows(), x.cols());
+        activation_batch& input = scratch.input;
+        if (input.tokens() != x.rows() || input.cols() != x.cols()) input = activation_batch(x.rows(), x.cols());
         if (normalize_input_) {
-            normalized_.resize(x.rows() * x.cols());
+            std::vector<float>& normalized = scratch.normalized;
+            normalized.resize(x.rows() * x.cols());
             for (std::size_t t = 0; t < x.rows(); ++t) {
                 float squares = 0.0f;
                 for (std::size_t j = 0; j < x.cols(); ++j) squares += x(t, j) * x(t, j);
                 const float divisor = std::max(std::sqrt(squares), 1e-12f) * std::sqrt(static_cast<float>(x.cols()));
-                for (std::size_t j = 0; j < x.cols(); ++j) normalized_[t * x.cols() + j] = x(t, j) / divisor;
+                for (std::size_t j = 0; j < x.cols(); ++j) normalized[t * x.cols() + j] = x(t, j) / divisor;
             }
-            quantize_into(input_, matrix_view<const float>::row_major(normalized_.data(), x.rows(), x.cols()));
+            quantize_into(input, matrix_view<const float>::row_major(normalized.data(), x.rows(), x.cols()));
         } else {
-            quantize_into(input_, x);
+            quantize_into(input, x);
         }
-        return input_;
+        return input;
     }
 
     /// The second half: the exact ternary products of quantized input and the rescale.
@@ -101,8 +119,6 @@ public:
 private:
     std::optional<ternary_matrix<P>> weights_;
     bool normalize_input_ = false;
-    mutable activation_batch input_{1, 1};    // scratch: the quantized input
-    mutable std::vector<float> normalized_;  // scratch: the self-normalized input
 };
 
 /// What a linear layer type is, for messages: "float", or its packing's name ("two_bit", ...).
@@ -114,18 +130,19 @@ inline constexpr std::string_view linear_kind<ternary_linear<P>> = P::name;
 /// outputs[i] = W_i x for linears that read the same input (q, k, v; gate, up): ternary layers
 /// of the same kind quantize x once (they would all quantize it alike), float layers just run.
 template <class Linear>
-void forward_shared(matrix_view<const float> x, std::initializer_list<std::pair<const Linear*, matrix_view<float>>> outputs) {
-    if constexpr (requires(const Linear& l) { l.quantize_input(x); }) {
+void forward_shared(matrix_view<const float> x, std::initializer_list<std::pair<const Linear*, matrix_view<float>>> outputs,
+                    linear_scratch& scratch) {
+    if constexpr (requires(const Linear& l) { l.quantize_input(x, scratch); }) {
         const Linear& first = *outputs.begin()->first;
         bool alike = true;
         for (const auto& [linear, out] : outputs) alike = alike && linear->normalizes_input() == first.normalizes_input();
         if (alike) {
-            const activation_batch& input = first.quantize_input(x);
+            const activation_batch& input = first.quantize_input(x, scratch);
             for (const auto& [linear, out] : outputs) linear->forward_quantized(out, input);
             return;
         }
     }
-    for (const auto& [linear, out] : outputs) linear->forward(out, x);
+    for (const auto& [linear, out] : outputs) linear->forward(out, x, scratch);
 }
 
 }  // namespace ternary::inline TERNARY_ABI::bitnet

@@ -1,14 +1,17 @@
 #pragma once
 // A BitNet b1.58 / Llama transformer, generic over its linear layers (float_linear or
 // ternary_linear): pre-norm residual blocks, grouped-query attention with RoPE and a KV cache,
-// a gated feed-forward block, optional 2B4T sub-norms, no biases. A forward pass takes a run of
-// tokens at consecutive positions (a prompt, or one token when decoding): the linears then see
-// a batch of tokens and the ternary ones run as GEMMs.
+// a gated feed-forward block, optional 2B4T sub-norms, no biases. The weights are read-only;
+// each sequence's KV cache is a bitnet::sequence (sequence.hpp) and a forward pass's buffers a
+// workspace (workspace.hpp). A forward pass takes new tokens of one sequence (a prompt, or one
+// token when decoding) or of several at once: the linears then see a batch of tokens and the
+// ternary ones run as GEMMs.
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -29,6 +32,8 @@
 #include "float_matrix.hpp"
 #include "linear.hpp"
 #include "ops.hpp"
+#include "sequence.hpp"
+#include "workspace.hpp"
 
 namespace ternary::inline TERNARY_ABI::bitnet {
 
@@ -75,11 +80,23 @@ inline void check_norm(const std::vector<float>& weight, std::size_t size, std::
 
 }  // namespace detail
 
+/// One sequence's part of a batched forward pass: its new tokens, fed at positions
+/// seq.position(), seq.position() + 1, ... (the sequence advances past them).
+struct sequence_step {
+    sequence& seq;
+    std::span<const std::size_t> tokens;
+    bool all_logits = false;  // the logits after every token, not only after the last
+};
+
+/// The model: its configuration and weights, read-only once set up (the head's format chosen),
+/// so one copy serves any number of sequences and threads. A forward pass runs the new tokens
+/// of one sequence or of several together: each linear runs once over all of them as a GEMM,
+/// and each token attends to its own sequence's cache.
 template <class Linear>
 class transformer {
 public:
-    transformer(model_config config, model_weights<Linear> weights) : config_(config), weights_(std::move(weights)) {
-        config_.validate();
+    transformer(model_config config, model_weights<Linear> weights)
+        : config_(validated(config)), weights_(std::move(weights)), own_sequence_(config_) {
         check_shapes();
     }
 
@@ -100,7 +117,8 @@ public:
     /// row, int8_matrix.hpp) and the final hidden state quantized to int8 per token: half the
     /// bytes of an f16 head per token, for a small change in the logits (measured in
     /// docs/model.md). The stored head's pages are then released where the file is mapped (a
-    /// tied embedding is still read a row per token).
+    /// tied embedding is still read a row per token). Part of setting the model up: not while
+    /// another thread runs it.
     void use_int8_head() {
         const float_matrix& h = stored_head();
         int8_head_ = int8_matrix::quantize_parallel(h.rows(), h.cols(), [&](std::size_t i, std::span<float> row) { h.row(i, row); });
@@ -113,7 +131,7 @@ public:
     /// already is in that format, else a copy converted from it (float_matrix::converted: f32,
     /// f16, bf16, Q8_0, Q6_K or Q4_K), whose source pages are then released where the file is
     /// mapped. Drops an int8 head. Block formats multiply in place with the final hidden state
-    /// quantized to int8 (quant/block_dot.hpp).
+    /// quantized to int8 (quant/block_dot.hpp). Part of setting the model up, like use_int8_head.
     void use_head_format(float_format format) {
         const float_matrix& h = stored_head();
         std::optional<float_matrix> converted;
@@ -137,107 +155,170 @@ public:
         return bytes;
     }
 
-    /// Runs token at position pos (0, 1, 2, ... in order: the KV cache holds the earlier ones)
-    /// and returns the logits of the next token.
-    std::span<const float> forward(std::size_t token, std::size_t pos) { return forward(std::span(&token, 1), pos); }
+    /// A new, empty sequence for this model, its cache growing within `budget` (if given).
+    sequence new_sequence(std::shared_ptr<kv_budget> budget = nullptr) const { return sequence(config_, std::move(budget)); }
 
-    /// Runs tokens at positions pos, pos + 1, ... (the KV cache holds positions before pos) and
-    /// returns the logits after the last one, or with all_logits those after each token
-    /// (tokens x vocab_size, row-major).
-    std::span<const float> forward(std::span<const std::size_t> tokens, std::size_t pos, bool all_logits = false) {
+    /// Runs the steps' tokens in one batch and returns their logits, row after row in the
+    /// steps' order: each step gives one row (after its last token) or, with all_logits, one
+    /// per token; a row is vocab_size floats. Valid until `work` is used again. Each sequence
+    /// may appear once. A sequence's logits are bit for bit the same whatever else runs in the
+    /// batch: per token, activations are quantized alone and the integer products are exact.
+    /// Checks every step before it runs anything (value_error for an empty step, a token out of
+    /// the vocabulary, a sequence made for another model or listed twice, positions past the
+    /// context; capacity_error when a cache cannot grow within its budget).
+    std::span<const float> forward(std::span<const sequence_step> steps, workspace& work) const {
         const model_config& c = config_;
-        const std::size_t n = tokens.size();
-        if (n == 0) ternary::detail::fail<value_error>("forward", "no tokens");
-        if (pos > c.seq_len || n > c.seq_len - pos) {
-            ternary::detail::fail<value_error>("forward", "positions ", pos, "..", pos + n - 1, " exceed the context of ",
-                                               c.seq_len);
+        if (steps.empty()) ternary::detail::fail<value_error>("forward", "no sequences");
+        std::size_t tokens = 0, logit_rows = 0;
+        for (std::size_t i = 0; i < steps.size(); ++i) {
+            const sequence_step& step = steps[i];
+            const std::size_t pos = step.seq.position(), n = step.tokens.size();
+            if (n == 0) ternary::detail::fail<value_error>("forward", "sequence ", i, " of the batch has no tokens");
+            if (!step.seq.fits(c)) ternary::detail::fail<value_error>("forward", "sequence ", i, " was made for another model");
+            for (std::size_t j = 0; j < i; ++j) {
+                if (&steps[j].seq == &step.seq) ternary::detail::fail<value_error>("forward", "a sequence is listed twice in the batch");
+            }
+            if (n > c.seq_len - pos) {
+                ternary::detail::fail<value_error>("forward", "positions ", pos, "..", pos + n - 1, " exceed the context of ",
+                                                   c.seq_len);
+            }
+            for (std::size_t token : step.tokens) {
+                if (token >= c.vocab_size) ternary::detail::fail<value_error>("forward", "token ", token, " >= vocab size ", c.vocab_size);
+            }
+            tokens += n;
+            logit_rows += step.all_logits ? n : 1;
         }
-        for (std::size_t token : tokens) {
-            if (token >= c.vocab_size) ternary::detail::fail<value_error>("forward", "token ", token, " >= vocab size ", c.vocab_size);
+        for (const sequence_step& step : steps) step.seq.reserve(step.seq.position() + step.tokens.size());
+
+        // Every token of the batch, in order, with the place its logits go.
+        if (work.logits.size() < logit_rows * c.vocab_size) work.logits.resize(logit_rows * c.vocab_size);
+        work.rows.clear();
+        float* logits = work.logits.data();
+        for (const sequence_step& step : steps) {
+            for (std::size_t t = 0; t < step.tokens.size(); ++t) {
+                const bool wanted = step.all_logits || t + 1 == step.tokens.size();
+                work.rows.push_back({&step.seq, step.tokens[t], step.seq.position() + t, wanted ? logits : nullptr});
+                if (wanted) logits += c.vocab_size;
+            }
         }
-        // Long prompts run in slices of prefill_slice tokens, each against the cache the earlier
-        // ones filled: every token's result is the same whatever the slicing (the batched and
-        // the one-at-a-time passes agree exactly), and the GEMMs keep the batch they run best.
-        const std::size_t slice = std::min(n, prefill_slice);
-        reserve(slice, pos + n);
-        if (logits_.size() < (all_logits ? n : 1) * c.vocab_size) logits_.resize((all_logits ? n : 1) * c.vocab_size);
-        for (std::size_t start = 0; start < n; start += slice) {
-            const std::size_t count = std::min(slice, n - start);
-            // Logits: every slice's with all_logits, else only the last slice's last token's.
-            float* logits = all_logits ? logits_.data() + start * c.vocab_size
-                            : start + count == n ? logits_.data()
-                                                 : nullptr;
-            forward_slice(tokens.subspan(start, count), pos + start, all_logits, logits);
+        // Long batches run in slices of batch_slice tokens, each against the caches the earlier
+        // ones filled: every token's result is the same whatever the slicing, and the GEMMs keep
+        // the batch they run best.
+        for (std::size_t start = 0; start < tokens; start += batch_slice) {
+            forward_rows(std::span(work.rows).subspan(start, std::min(batch_slice, tokens - start)), work);
         }
-        return {logits_.data(), (all_logits ? n : 1) * c.vocab_size};
+        for (const sequence_step& step : steps) step.seq.advance_to(step.seq.position() + step.tokens.size());
+        return {work.logits.data(), logit_rows * c.vocab_size};
     }
 
-    /// Prompts longer than this run in slices of this many tokens: the ternary GEMMs run
+    /// Runs one sequence's new tokens: the logits after the last one, or with all_logits those
+    /// after each (tokens x vocab_size, row-major).
+    std::span<const float> forward(sequence& seq, std::span<const std::size_t> tokens, workspace& work,
+                                   bool all_logits = false) const {
+        const sequence_step step{seq, tokens, all_logits};
+        return forward(std::span(&step, 1), work);
+    }
+
+    /// For programs that run one sequence: the model's own sequence and workspace. Runs tokens
+    /// at positions pos, pos + 1, ... and returns the logits after the last one, or with
+    /// all_logits those after each. The sequence holds the positions before pos (a smaller pos
+    /// forgets the later ones: regenerating from there); value_error if pos is past them.
+    std::span<const float> forward(std::span<const std::size_t> tokens, std::size_t pos, bool all_logits = false) {
+        if (pos > own_sequence_.position()) {
+            ternary::detail::fail<value_error>("forward", "position ", pos, " follows a gap: the sequence holds positions 0..",
+                                               own_sequence_.position(), " exclusive");
+        }
+        own_sequence_.rewind(pos);
+        return forward(own_sequence_, tokens, own_work_, all_logits);
+    }
+    /// Runs token at position pos and returns the logits of the next token.
+    std::span<const float> forward(std::size_t token, std::size_t pos) { return forward(std::span(&token, 1), pos); }
+
+    /// Batches longer than this run in slices of this many tokens: the ternary GEMMs run
     /// fastest on batches of about 64 tokens (their prepared activations then stay in L2).
-    static constexpr std::size_t prefill_slice = 64;
+    static constexpr std::size_t batch_slice = 64;
+    static constexpr std::size_t prefill_slice = batch_slice;
 
 private:
-    /// The forward pass of tokens at positions pos.. (already checked), the cache sized: the
-    /// logits after each token (all_logits) or after the last into `logits_out`, none if null.
-    void forward_slice(std::span<const std::size_t> tokens, std::size_t pos, bool all_logits, float* logits_out) {
+    /// The forward pass of one slice of the batch's tokens (already checked, their caches
+    /// sized): each token's logits, where it wants them.
+    void forward_rows(std::span<const workspace::token_row> tokens, workspace& work) const {
         const model_config& c = config_;
         const std::size_t n = tokens.size();
-        const auto x = rows(x_, n, c.dim), normed = rows(normed_, n, c.dim);
-        for (std::size_t t = 0; t < n; ++t) weights_.token_embedding.row(tokens[t], row(x, t));
+        reserve(work, n);
+        const auto x = rows(work.x, n, c.dim), normed = rows(work.normed, n, c.dim);
+        for (std::size_t t = 0; t < n; ++t) weights_.token_embedding.row(tokens[t].token, row(x, t));
         // RoPE's rotations of each position, shared by all heads and layers.
         const std::size_t half = c.head_dim() / 2;
-        const auto cos = rows(rope_cos_, n, half), sin = rows(rope_sin_, n, half);
-        for (std::size_t t = 0; t < n; ++t) rope_rotations(row(cos, t), row(sin, t), c.head_dim(), pos + t, c.rope_theta);
+        const auto cos = rows(work.rope_cos, n, half), sin = rows(work.rope_sin, n, half);
+        for (std::size_t t = 0; t < n; ++t) rope_rotations(row(cos, t), row(sin, t), c.head_dim(), tokens[t].position, c.rope_theta);
 
         for (std::size_t l = 0; l < c.n_layers; ++l) {
             const layer_weights<Linear>& w = weights_.layers[l];
-            const auto keys = rows(keys_, n, c.kv_dim()), values = cache_rows(value_cache_[l], pos, n);
-            const auto query = rows(query_, n, c.dim), attention = rows(attention_, n, c.dim),
-                       projected = rows(projected_, n, c.dim);
+            const auto keys = rows(work.keys, n, c.kv_dim()), values = rows(work.values, n, c.kv_dim());
+            const auto query = rows(work.query, n, c.dim), attention = rows(work.attention, n, c.dim),
+                       projected = rows(work.projected, n, c.dim);
 
             // Attention: h = x + Wo [SubNorm] Attention(RoPE(Wq n), RoPE(Wk n), Wv n), n = Norm(x)
             const matrix_view<const float> n1 = normed_input(x, normed, w.attn_norm);
-            forward_shared<Linear>(n1, {{&w.wq, query}, {&w.wk, keys}, {&w.wv, values}});
+            forward_shared<Linear>(n1, {{&w.wq, query}, {&w.wk, keys}, {&w.wv, values}}, work.linear);
             for_tokens(n, c.dim, [&](std::size_t t) {
                 rope(row(query, t), c.head_dim(), row(cos, t), row(sin, t), c.rope);
                 rope(row(keys, t), c.head_dim(), row(cos, t), row(sin, t), c.rope);
             });
-            store_keys(l, pos, keys);
-            attend(l, pos, n);
+            store_keys_and_values(l, tokens, keys, values);
+            attend(l, tokens, query, attention);
             if (c.sub_norms) {
                 for_tokens(n, c.dim, [&](std::size_t t) { rms_norm(row(attention, t), row(attention, t), w.attn_sub_norm, c.norm_eps); });
             }
-            w.wo.forward(projected, attention);
+            w.wo.forward(projected, attention, work.linear);
             add(x, projected);
 
             // Feed-forward: x = h + Wdown [SubNorm](act(Wgate n) * (Wup n)), n = Norm(h)
-            const auto gate = rows(gate_, n, c.hidden_dim), up = rows(up_, n, c.hidden_dim);
+            const auto gate = rows(work.gate, n, c.hidden_dim), up = rows(work.up, n, c.hidden_dim);
             const matrix_view<const float> n2 = normed_input(x, normed, w.ffn_norm);
-            forward_shared<Linear>(n2, {{&w.w_gate, gate}, {&w.w_up, up}});
+            forward_shared<Linear>(n2, {{&w.w_gate, gate}, {&w.w_up, up}}, work.linear);
             for_tokens(n, c.hidden_dim, [&](std::size_t t) {
                 const std::span<float> g = row(gate, t), u = row(up, t);
                 for (std::size_t i = 0; i < c.hidden_dim; ++i) g[i] = activate(g[i], c.activation) * u[i];
                 if (c.sub_norms) rms_norm(g, g, w.ffn_sub_norm, c.norm_eps);
             });
-            w.w_down.forward(projected, gate);
+            w.w_down.forward(projected, gate, work.linear);
             add(x, projected);
         }
+        head_logits(tokens, x, work);
+    }
 
-        // The head: logits = E Norm(x), E the output matrix or the tied token embedding.
-        if (logits_out == nullptr) return;
-        const std::size_t first = all_logits ? 0 : n - 1, count = n - first;
-        const auto last = rows(x_.data() + first * c.dim, count, c.dim);
+    /// The head: logits = E Norm(x), E the output matrix or the tied token embedding, for the
+    /// tokens that want logits.
+    void head_logits(std::span<const workspace::token_row> tokens, matrix_view<float> x, workspace& work) const {
+        const model_config& c = config_;
+        std::size_t count = 0;
+        for (const workspace::token_row& r : tokens) count += r.logits != nullptr;
+        if (count == 0) return;
+        if (work.last.size() < count * c.dim) work.last.resize(count * c.dim);
+        const auto last = rows(work.last, count, c.dim);
+        // The tokens that want logits have consecutive rows of logits, in the batch's order.
+        float* const destination = std::find_if(tokens.begin(), tokens.end(), [](const auto& r) { return r.logits; })->logits;
+        for (std::size_t t = 0, i = 0; t < tokens.size(); ++t) {
+            if (tokens[t].logits != nullptr) std::copy_n(&x(t, 0), c.dim, &last(i++, 0));
+        }
         for_tokens(count, c.dim, [&](std::size_t t) { rms_norm(row(last, t), row(last, t), weights_.final_norm, c.norm_eps); });
-        const auto logits = rows(logits_out, count, c.vocab_size);
+        const auto logits = rows(destination, count, c.vocab_size);
         if (int8_head_) {
-            if (head_input_.tokens() != 1 || head_input_.cols() != c.dim) head_input_ = activation_batch(1, c.dim);
+            if (work.head_input.tokens() != 1 || work.head_input.cols() != c.dim) work.head_input = activation_batch(1, c.dim);
             for (std::size_t t = 0; t < count; ++t) {
-                quantize_into(head_input_, matrix_view<const float>::row_major(&last(t, 0), 1, c.dim));
-                gemv(row(logits, t), *int8_head_, head_input_.view());
+                quantize_into(work.head_input, matrix_view<const float>::row_major(&last(t, 0), 1, c.dim));
+                gemv(row(logits, t), *int8_head_, work.head_input.view());
             }
         } else {
             head().multiply(logits, last);
         }
+    }
+
+    static const model_config& validated(const model_config& c) {
+        c.validate();
+        return c;
     }
 
     void check_shapes() const {
@@ -277,40 +358,20 @@ private:
         }
     }
 
-    /// Sizes the run state for n tokens and the KV cache for `positions` positions. The cache
-    /// grows with the positions used: a file's seq_len costs nothing until reached.
-    void reserve(std::size_t n, std::size_t positions) {
+    /// Sizes the workspace for a slice of n tokens.
+    void reserve(workspace& work, std::size_t n) const {
         const model_config& c = config_;
-        for (auto* v : {&x_, &normed_, &query_, &attention_, &projected_}) {
+        for (auto* v : {&work.x, &work.normed, &work.query, &work.attention, &work.projected}) {
             if (v->size() < n * c.dim) v->resize(n * c.dim);
         }
-        if (gate_.size() < n * c.hidden_dim) {
-            gate_.resize(n * c.hidden_dim);
-            up_.resize(n * c.hidden_dim);
+        for (auto* v : {&work.gate, &work.up}) {
+            if (v->size() < n * c.hidden_dim) v->resize(n * c.hidden_dim);
         }
-        if (rope_cos_.size() < n * c.head_dim() / 2) {
-            rope_cos_.resize(n * c.head_dim() / 2);
-            rope_sin_.resize(n * c.head_dim() / 2);
+        for (auto* v : {&work.rope_cos, &work.rope_sin}) {
+            if (v->size() < n * c.head_dim() / 2) v->resize(n * c.head_dim() / 2);
         }
-        if (keys_.size() < n * c.kv_dim()) keys_.resize(n * c.kv_dim());
-        key_cache_.resize(c.n_layers);
-        value_cache_.resize(c.n_layers);
-        for (std::size_t l = 0; l < c.n_layers; ++l) {
-            if (value_cache_[l].size() < positions * c.kv_dim()) value_cache_[l].resize(positions * c.kv_dim());
-        }
-        if (key_capacity_ < positions) {
-            // The key cache holds each dimension's positions contiguously (kv_dim x capacity):
-            // growing it moves every row, so its capacity doubles.
-            const std::size_t capacity = std::min(c.seq_len, std::max({positions, 2 * key_capacity_, std::size_t{16}}));
-            for (auto& cache : key_cache_) {
-                std::vector<float> grown(c.kv_dim() * capacity);
-                for (std::size_t d = 0; d < c.kv_dim() && key_capacity_ != 0; ++d) {
-                    std::copy_n(cache.begin() + static_cast<std::ptrdiff_t>(d * key_capacity_), key_capacity_,
-                                grown.begin() + static_cast<std::ptrdiff_t>(d * capacity));
-                }
-                cache = std::move(grown);
-            }
-            key_capacity_ = capacity;
+        for (auto* v : {&work.keys, &work.values}) {
+            if (v->size() < n * c.kv_dim()) v->resize(n * c.kv_dim());
         }
     }
 
@@ -319,9 +380,6 @@ private:
     }
     static matrix_view<float> rows(std::vector<float>& v, std::size_t n, std::size_t cols) { return rows(v.data(), n, cols); }
     static std::span<float> row(matrix_view<float> m, std::size_t t) { return {&m(t, 0), m.cols()}; }
-    matrix_view<float> cache_rows(std::vector<float>& cache, std::size_t pos, std::size_t n) {
-        return rows(cache.data() + pos * config_.kv_dim(), n, config_.kv_dim());
-    }
 
     /// f(t) for each of n tokens (rows of `width` values), split over the thread pool when the
     /// work is worth it: each token is computed alone, so the split never changes a result.
@@ -344,43 +402,48 @@ private:
     /// The input of a block's linears: RMSNorm(x) with the block's weight, or x itself when
     /// each BitLinear normalizes its own input.
     matrix_view<const float> normed_input(matrix_view<float> x, matrix_view<float> normed,
-                                          const std::vector<float>& norm_weight) {
+                                          const std::vector<float>& norm_weight) const {
         if (config_.linear_self_norm) return x;
         for_tokens(x.rows(), x.cols(), [&](std::size_t t) { rms_norm(row(normed, t), row(x, t), norm_weight, config_.norm_eps); });
         return normed;
     }
 
-    /// The n new keys (after RoPE) into the layer's cache at positions pos .. pos+n-1.
-    void store_keys(std::size_t layer, std::size_t pos, matrix_view<float> keys) {
-        float* cache = key_cache_[layer].data();
-        for (std::size_t d = 0; d < keys.cols(); ++d) {
-            for (std::size_t t = 0; t < keys.rows(); ++t) cache[d * key_capacity_ + pos + t] = keys(t, d);
+    /// Each token's new key (after RoPE) and value into its sequence's cache at its position.
+    static void store_keys_and_values(std::size_t layer, std::span<const workspace::token_row> tokens,
+                                      matrix_view<float> keys, matrix_view<float> values) {
+        for (std::size_t t = 0; t < tokens.size(); ++t) {
+            sequence& seq = *tokens[t].seq;
+            const std::size_t pos = tokens[t].position, capacity = seq.capacity();
+            float* key_cache = seq.keys(layer);
+            for (std::size_t d = 0; d < keys.cols(); ++d) key_cache[d * capacity + pos] = keys(t, d);
+            std::copy_n(&values(t, 0), values.cols(), seq.values(layer) + pos * values.cols());
         }
     }
 
-    /// Causal attention of the n queries (positions pos .. pos+n-1) into attention_, each head of
-    /// each token a separate task on the thread pool. Scores q.k / sqrt(head_dim), softmax;
-    /// query head h reads kv head h / (n_heads / n_kv_heads).
-    void attend(std::size_t layer, std::size_t pos, std::size_t n) {
+    /// Causal attention of each token's query against its own sequence's cache (positions
+    /// 0 .. its position) into `attention`, each head of each token a separate task on the
+    /// thread pool. Scores q.k / sqrt(head_dim), softmax; query head h reads kv head
+    /// h / (n_heads / n_kv_heads).
+    void attend(std::size_t layer, std::span<const workspace::token_row> tokens, matrix_view<float> query,
+                matrix_view<float> attention) const {
         const model_config& c = config_;
         const std::size_t head_dim = c.head_dim(), group = c.n_heads / c.n_kv_heads, kv_dim = c.kv_dim();
         const float scale = std::sqrt(static_cast<float>(head_dim));
-        const float* keys = key_cache_[layer].data();  // (kv_dim, key_capacity_)
-        const float* values = value_cache_[layer].data();
-        const std::size_t capacity = key_capacity_;
         const auto one_head = [&](std::size_t t, std::size_t h) {
-            const std::size_t last = pos + t;  // causal: this query sees positions 0..last
-            const float* q = query_.data() + t * c.dim + h * head_dim;
+            const sequence& seq = *tokens[t].seq;
+            const std::size_t seen = tokens[t].position + 1;  // causal: positions 0 .. its own
             const std::size_t kv_offset = (h / group) * head_dim;
-            float* scores = per_thread_scratch<float>(last + 1);
+            float* scores = per_thread_scratch<float>(seen);
             const detail::attention_kernels& kernels = detail::attention_kernels::best();
-            kernels.scores(q, keys + kv_offset * capacity, capacity, head_dim, last + 1, scale, scores);
-            softmax(std::span(scores, last + 1));
-            kernels.values(scores, values + kv_offset, kv_dim, head_dim, last + 1,
-                           attention_.data() + t * c.dim + h * head_dim);
+            kernels.scores(&query(t, h * head_dim), seq.keys(layer) + kv_offset * seq.capacity(), seq.capacity(), head_dim,
+                           seen, scale, scores);
+            softmax(std::span(scores, seen));
+            kernels.values(scores, seq.values(layer) + kv_offset, kv_dim, head_dim, seen, &attention(t, h * head_dim));
         };
         // Threads pay off once the heads read enough cached positions.
-        const std::size_t tasks = n * c.n_heads, work = tasks * (pos + n) * head_dim;
+        std::size_t positions = 0;
+        for (const workspace::token_row& r : tokens) positions += r.position + 1;
+        const std::size_t tasks = tokens.size() * c.n_heads, work = c.n_heads * positions * head_dim;
         const std::size_t grain = work < (std::size_t{1} << 16) ? tasks : 1;
         default_pool().run_ranges(tasks, grain, [&](std::size_t begin, std::size_t end) {
             for (std::size_t task = begin; task < end; ++task) one_head(task / c.n_heads, task % c.n_heads);
@@ -389,26 +452,12 @@ private:
 
     model_config config_;
     model_weights<Linear> weights_;
-    std::optional<int8_matrix> int8_head_;   // use_int8_head()
+    std::optional<int8_matrix> int8_head_;        // use_int8_head()
     std::optional<float_matrix> converted_head_;  // use_head_format()
-    activation_batch head_input_{1, 1};      // the final hidden state of one token, quantized
-    // Run state of the tokens of one forward pass (llama2.c's RunState, one row per token).
-    std::vector<float> x_;          // (n, dim) the residual stream
-    std::vector<float> normed_;     // (n, dim) a normalized copy of x_
-    std::vector<float> attention_;  // (n, dim) the heads' outputs, concatenated
-    std::vector<float> projected_;  // (n, dim) a block's output before the residual add
-    std::vector<float> query_;      // (n, dim)
-    std::vector<float> gate_;       // (n, hidden_dim) act(Wgate n), then the gated product
-    std::vector<float> up_;         // (n, hidden_dim)
-    std::vector<float> logits_;     // (n, vocab_size)
-    std::vector<float> rope_cos_;   // (n, head_dim / 2) RoPE's rotations at each position
-    std::vector<float> rope_sin_;
-    std::vector<float> keys_;       // (n, kv_dim) the new keys, before they join the cache
-    std::vector<std::vector<float>> key_cache_;    // per layer (kv_dim, key_capacity_), after RoPE
-    std::size_t key_capacity_ = 0;                 // positions the key cache has room for
-    std::vector<std::vector<float>> value_cache_;  // per layer (positions so far, kv_dim)
+    // The sequence and workspace of forward(tokens, pos), for programs that run one sequence.
+    sequence own_sequence_;
+    workspace own_work_;
 };
-
 /// The same model with its ternary layers in packing To (BitNet's base3 or two_bit, say): the
 /// same trits, so the same logits bit for bit, since the products are exact in every packing.
 /// Consumes the model; its float weights move over. Layers are repacked one at a time on the
