@@ -2,6 +2,8 @@
 // policy against int64 sums (ragged shapes, worst cases up to int8_max_cols), the float gemv
 // against double math, refusals, TERNARY_ISA and threads.
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -363,4 +365,38 @@ TEST_CASE("int8 products are bit-identical for any number of threads") {
         });
     }
     ternary::set_threads(original);
+}
+
+TEST_CASE("int8 gemm over several tokens: each token's row bit-identical to its gemv, every policy") {
+    // Enough rows for several tiles and threads (a 2B4T-like head, fewer rows), and ragged
+    // shapes with one partial tile; the tokens include the worst-case extremes.
+    for (const std::array<std::size_t, 3>& shape : {std::array<std::size_t, 3>{3000, 640, 5}, {37, 2561, 3}, {1, 17, 2}, {130, 64, 9}}) {
+        const std::size_t rows = shape[0], cols = shape[1], tokens = shape[2];
+        CAPTURE(rows);
+        CAPTURE(cols);
+        const auto w_float = test::random_floats(rows * cols, 0.02f);
+        const auto w = int8_matrix::quantize(ternary::matrix_view<const float>::row_major(w_float.data(), rows, cols));
+        auto x_float = test::random_floats(tokens * cols);
+        for (std::size_t j = 0; j < cols; ++j) x_float[j] = j % 2 == 0 ? 1.0f : -1.0f;  // token 0: +-127 only
+        const auto x = ternary::quantize(ternary::matrix_view<const float>::row_major(x_float.data(), tokens, cols));
+        const auto check = [&](auto policy) {
+            using Policy = decltype(policy);
+            CAPTURE(Policy::name);
+            std::vector<float> out(tokens * rows);
+            ternary::gemm<Policy>(ternary::matrix_view<float>::row_major(out.data(), tokens, rows), w, x.view());
+            for (std::size_t t = 0; t < tokens; ++t) {
+                CAPTURE(t);
+                const auto one = gemv_of<Policy>(w, x.view().token(t));
+                CHECK(std::equal(one.begin(), one.end(), out.begin() + static_cast<std::ptrdiff_t>(t * rows)));
+            }
+        };
+        check(ternary::default_policy{});
+        test::for_each_runnable_policy(check);
+    }
+    const auto w = matrix_of(random_weights(5 * 40), 5, 40);
+    const auto x = ternary::activation_batch(2, 40);
+    std::vector<float> out(3 * 5);
+    CHECK_THROWS_WITH_AS(ternary::gemm(ternary::matrix_view<float>::row_major(out.data(), 3, 5), w, x.view()),
+                         doctest::Contains("3 rows for 2 tokens"), ternary::shape_error);
+    CHECK_THROWS_AS(ternary::gemm(ternary::matrix_view<float>::row_major(out.data(), 2, 4), w, x.view()), ternary::shape_error);
 }

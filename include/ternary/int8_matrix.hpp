@@ -421,4 +421,35 @@ void gemv(std::span<float> out, const int8_matrix& w, const activation_batch_vie
     });
 }
 
+/// Y = W X for several tokens: out(t, i) = float(dot_ti) * scale(i) / x.scale(t), each value
+/// bit-identical to gemv of token t alone (the dots are exact). out is tokens x rows. Threads
+/// claim ranges of rows; each range runs in tiles of rows small enough to stay in L2 while
+/// every token passes over them, so the matrix is read from memory once for all the tokens
+/// (a batch of sequences decoding together, or a prompt's logits).
+template <kernel_policy Policy = default_policy>
+void gemm(matrix_view<float> out, const int8_matrix& w, const activation_batch_view& x) {
+    if (x.tokens() == 0 || out.rows() != x.tokens()) {
+        detail::fail<shape_error>("gemm", "output has ", out.rows(), " rows for ", x.tokens(), " tokens");
+    }
+    detail::check_int8_operands<Policy>("gemm", out.cols(), w, x.token(0));
+    const detail::int8_kernel_fn kernel = detail::int8_kernel<Policy>();
+    // 128 KB of weights a tile: small beside L2, large beside the per-token overhead.
+    const std::size_t tile = std::max<std::size_t>(1, (std::size_t{128} << 10) / w.row_stride());
+    thread_pool& pool = default_pool();
+    const bool parallel = w.rows() * w.cols() * x.tokens() >= detail::parallel_threshold && pool.size() > 1;
+    const std::size_t grain = parallel ? std::min(w.rows(), std::max(tile, detail::rows_per_task(w.rows(), w.row_stride(), pool.size()))) : w.rows();
+    pool.run_ranges(w.rows(), grain, [&](std::size_t begin, std::size_t end) {
+        std::int32_t* tile_dots = per_thread_scratch<std::int32_t>(tile);
+        for (std::size_t r0 = begin; r0 < end; r0 += tile) {
+            const std::size_t r1 = std::min(end, r0 + tile), n = r1 - r0;
+            const scales_view row_scales(scale_kind::per_row, w.scales().subspan(r0, n));
+            for (std::size_t t = 0; t < x.tokens(); ++t) {
+                kernel(w.bytes().data() + r0 * w.row_stride(), w.row_stride(), w.cols(), w.row_sums().data() + r0, 0, n,
+                       x.data() + t * x.row_stride(), tile_dots);
+                detail::rescale_row(&out(t, r0), tile_dots, n, row_scales, x.scale(t));
+            }
+        }
+    });
+}
+
 }  // namespace ternary::inline TERNARY_ABI

@@ -306,10 +306,13 @@ private:
         for_tokens(count, c.dim, [&](std::size_t t) { rms_norm(row(last, t), row(last, t), weights_.final_norm, c.norm_eps); });
         const auto logits = rows(destination, count, c.vocab_size);
         if (int8_head_) {
-            if (work.head_input.tokens() != 1 || work.head_input.cols() != c.dim) work.head_input = activation_batch(1, c.dim);
-            for (std::size_t t = 0; t < count; ++t) {
-                quantize_into(work.head_input, matrix_view<const float>::row_major(&last(t, 0), 1, c.dim));
-                gemv(row(logits, t), *int8_head_, work.head_input.view());
+            // One pass over the int8 head for all the tokens (each quantized alone).
+            if (work.head_input.tokens() != count || work.head_input.cols() != c.dim) work.head_input = activation_batch(count, c.dim);
+            quantize_into(work.head_input, last);
+            if (count == 1) {
+                gemv(row(logits, 0), *int8_head_, work.head_input.view());
+            } else {
+                gemm(logits, *int8_head_, work.head_input.view());
             }
         } else {
             head().multiply(logits, last);

@@ -47,7 +47,7 @@ private:
     std::vector<float> last;       // (tokens with logits, dim) the head's input
     std::vector<float> logits;     // (tokens with logits, vocab_size)
     linear_scratch linear;         // a linear's quantized input
-    activation_batch head_input{1, 1};  // one token's final hidden state, quantized (int8 head)
+    activation_batch head_input{1, 1};  // the final hidden states, quantized (int8 head)
 };
 
 }  // namespace ternary::inline TERNARY_ABI::bitnet
