@@ -19,6 +19,7 @@
 #include <ternary/tokenizer/chat.hpp>
 #include <ternary/tokenizer/tokenizer.hpp>
 
+#include "chat_template_choice.hpp"
 #include "head_option.hpp"
 #include "packing_option.hpp"
 #include "sampling_options.hpp"
@@ -125,38 +126,6 @@ read_result read_line(std::string& line) {
     }
 }
 
-/// The template: --template, else bitnet for 2B4T-style models (whose GGUF template is not
-/// the one the model was trained with, formats.md section 2), else the model's own, else what
-/// the vocabulary's special tokens say.
-ternary::tokenizer::chat_style choose_template(const options& o, const ternary::bitnet::model_config& config,
-                                               const ternary::tokenizer::any_tokenizer& tokenizer) {
-    namespace tk = ternary::tokenizer;
-    if (!o.chat_template.empty()) {
-        const auto style = tk::chat_style_named(o.chat_template);
-        if (!style) fail("--template " + o.chat_template + " is not one of " + std::string(tk::chat_style_names));
-        return *style;
-    }
-    const auto has = [&](const char* text) {
-        const auto id = tokenizer.find(text);
-        return id && tokenizer.is_special(*id);
-    };
-    if (config.sub_norms && config.activation == ternary::bitnet::ffn_activation::relu_squared && has("<|eot_id|>")) {
-        return tk::chat_style::bitnet;
-    }
-    if (const auto jinja = tokenizer.chat_template()) {
-        if (const auto style = tk::detect_chat_style(*jinja)) return *style;
-        fail("the model's chat template is not one this program knows; pass --template (" +
-                 std::string(tk::chat_style_names) + ")",
-             false);
-    }
-    if (has("<|start_header_id|>")) return tk::chat_style::llama3;
-    if (has("<|im_start|>")) return tk::chat_style::chatml;
-    if (has("<|user|>")) return tk::chat_style::phi3;
-    fail("the model has no chat template and its vocabulary suggests none; pass --template (" +
-             std::string(tk::chat_style_names) + ")",
-         false);
-}
-
 template <class Model>
 void chat(Model& model, const ternary::tokenizer::any_tokenizer& tokenizer, const options& o) {
     namespace tk = ternary::tokenizer;
@@ -166,7 +135,13 @@ void chat(Model& model, const ternary::tokenizer::any_tokenizer& tokenizer, cons
                  std::to_string(config.vocab_size),
              false);
     }
-    const tk::chat_format format(tokenizer, choose_template(o, config, tokenizer));
+    const tk::chat_format format = [&] {
+        try {
+            return tk::chat_format(tokenizer, examples::choose_chat_template(o.chat_template, config, tokenizer));
+        } catch (const std::runtime_error& e) {
+            fail(e.what(), false);
+        }
+    }();
     examples::apply_head_type(model, o.head_type);
     ternary::bitnet::sampler sampler(o.sampling);
 
