@@ -125,7 +125,7 @@ options parse(int argc, char** argv) {
 
 void send_error(httplib::Response& res, const api_error& e) {
     res.status = e.status;
-    res.set_content(e.body().dump(), "application/json");
+    res.set_content(server::to_text(e.body()), "application/json");
 }
 
 std::int64_t unix_time() {
@@ -181,12 +181,12 @@ public:
             send_error(res, api_error(500, what, "", "internal_error", "server_error"));
         });
         svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-            res.set_content(json{{"status", "ok"}, {"active", engine_.active()}, {"waiting", engine_.waiting()}}.dump(),
+            res.set_content(server::to_text({{"status", "ok"}, {"active", engine_.active()}, {"waiting", engine_.waiting()}}),
                             "application/json");
         });
         svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
             const json model = {{"id", name_}, {"object", "model"}, {"created", started_}, {"owned_by", "ternary"}};
-            res.set_content(json{{"object", "list"}, {"data", json::array({model})}}.dump(), "application/json");
+            res.set_content(server::to_text({{"object", "list"}, {"data", json::array({model})}}), "application/json");
         });
         svr.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { generate(req, res, false); });
         svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { generate(req, res, true); });
@@ -300,7 +300,7 @@ private:
             json body = envelope(chat, false, id, created);
             body["choices"] = json::array({choice(chat, text, j->finish_reason, false, false)});
             body["usage"] = usage_of(*j);
-            res.set_content(body.dump(), "application/json");
+            res.set_content(server::to_text(body), "application/json");
             return;
         }
         res.set_header("Cache-Control", "no-cache");
@@ -309,7 +309,7 @@ private:
             "text/event-stream",
             [this, j, chat, id, created, include_usage](std::size_t, httplib::DataSink& sink) {
                 const auto send = [&](const json& event) {
-                    const std::string line = "data: " + event.dump() + "\n\n";
+                    const std::string line = "data: " + server::to_text(event) + "\n\n";
                     return sink.is_writable() && sink.write(line.data(), line.size());
                 };
                 const auto chunk = [&](const std::string& text, const json& finish, bool first) {

@@ -22,6 +22,10 @@ namespace server {
 
 using json = nlohmann::json;
 
+/// j as JSON text. Text the model generated (or a file name) need not be valid UTF-8: invalid
+/// bytes become U+FFFD instead of an exception.
+inline std::string to_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 /// An error the client caused or must hear about: the HTTP status and OpenAI's error fields.
 struct api_error : std::runtime_error {
     int status;

@@ -110,5 +110,15 @@ int main(int argc, char** argv) {
     }
     write("index.json", text(R"({"metadata": {"total_size": 16}, "weight_map": {
  "model.norm.weight": "model-00001-of-00002.safetensors", "lm_head.weight": "model-00002-of-00002.safetensors"}})"));
+    // ternary-server request bodies (first byte: 1 chat, 0 completion) and texts for the
+    // tokenizers (first byte: which tokenizer and options).
+    write("request_chat.json", text("\x01" R"({"model": "m", "messages": [{"role": "system", "content": "Be brief."},
+ {"role": "user", "content": [{"type": "text", "text": "Hi \u00e9"}]}], "max_tokens": 16, "temperature": 0.7,
+ "top_p": 0.9, "top_k": 40, "seed": 7, "stop": ["\n", "END"], "stream": true, "stream_options": {"include_usage": true}})"));
+    write("request_completion.json", text("\x00" R"({"prompt": ["Once upon a time"], "max_tokens": 5.0, "n": 1, "stop": "x"})"));
+    for (unsigned char options : {0x00, 0x41, 0x82, 0xC3, 0x24, 0x15}) {
+        write("text_" + std::to_string(options) + ".txt",
+              text(std::string(1, static_cast<char>(options)) + "Hello, w\xC3\xB6rld! <|eot_id|><s>  12345 \xF0\x9F\x98\x80\xFF\n"));
+    }
     return 0;
 }
