@@ -308,44 +308,56 @@ private:
         res.set_chunked_content_provider(
             "text/event-stream",
             [this, j, chat, id, created, include_usage](std::size_t, httplib::DataSink& sink) {
-                const auto send = [&](const json& event) {
-                    const std::string line = "data: " + server::to_text(event) + "\n\n";
-                    return sink.is_writable() && sink.write(line.data(), line.size());
-                };
-                const auto chunk = [&](const std::string& text, const json& finish, bool first) {
-                    json event = envelope(chat, true, id, created);
-                    event["choices"] = json::array({choice(chat, text, finish, true, first)});
-                    return send(event);
-                };
-                bool ok = !chat || chunk("", nullptr, true);
-                for (bool done = false; ok && !done;) {
-                    const std::string text = j->take(std::chrono::milliseconds(100), done);
-                    if (!text.empty()) ok = chunk(text, nullptr, false);
-                    else if (!sink.is_writable()) ok = false;  // the client left
-                }
-                if (!ok) {
-                    j->cancelled = true;  // frees its slot at the next step
+                try {
+                    return stream_events(*j, chat, id, created, include_usage, sink);
+                } catch (const std::exception& e) {  // nothing may escape into the HTTP thread
+                    std::fprintf(stderr, "ternary-server: stream %s ended: %s\n", id.c_str(), e.what());
+                    j->cancelled = true;
                     return false;
                 }
-                if (!j->error.empty()) {
-                    ok = send(api_error(500, j->error, "", "generation_failed", "server_error").body());
-                } else {
-                    ok = chunk("", j->finish_reason, false);
-                    if (ok && include_usage) {
-                        json event = envelope(chat, true, id, created);
-                        event["choices"] = json::array();
-                        event["usage"] = usage_of(*j);
-                        ok = send(event);
-                    }
-                }
-                const std::string done_line = "data: [DONE]\n\n";
-                if (ok) sink.write(done_line.data(), done_line.size());
-                sink.done();
-                return true;
             },
             [j](bool success) {
                 if (!success) j->cancelled = true;
             });
+    }
+
+    /// Writes the job's text as server-sent events until it ends; false if the client left.
+    bool stream_events(server::job& job, bool chat, const std::string& id, std::int64_t created, bool include_usage,
+                       httplib::DataSink& sink) {
+        const auto send = [&](const json& event) {
+            const std::string line = "data: " + server::to_text(event) + "\n\n";
+            return sink.is_writable() && sink.write(line.data(), line.size());
+        };
+        const auto chunk = [&](const std::string& text, const json& finish, bool first) {
+            json event = envelope(chat, true, id, created);
+            event["choices"] = json::array({choice(chat, text, finish, true, first)});
+            return send(event);
+        };
+        bool ok = !chat || chunk("", nullptr, true);
+        for (bool done = false; ok && !done;) {
+            const std::string text = job.take(std::chrono::milliseconds(100), done);
+            if (!text.empty()) ok = chunk(text, nullptr, false);
+            else if (!sink.is_writable()) ok = false;  // the client left
+        }
+        if (!ok) {
+            job.cancelled = true;  // frees its slot at the next step
+            return false;
+        }
+        if (!job.error.empty()) {
+            ok = send(api_error(500, job.error, "", "generation_failed", "server_error").body());
+        } else {
+            ok = chunk("", job.finish_reason, false);
+            if (ok && include_usage) {
+                json event = envelope(chat, true, id, created);
+                event["choices"] = json::array();
+                event["usage"] = usage_of(job);
+                ok = send(event);
+            }
+        }
+        const std::string done_line = "data: [DONE]\n\n";
+        if (ok) sink.write(done_line.data(), done_line.size());
+        sink.done();
+        return true;
     }
 
     const Model& model_;

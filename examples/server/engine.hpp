@@ -69,7 +69,7 @@ struct engine_options {
     std::size_t parallel = 4;       // requests decoding together
     std::size_t ctx_size = 0;       // KV cache positions of all requests together
     std::size_t queue_limit = 64;   // requests waiting for a slot; more get 503
-    std::size_t prefill_chunk = 64; // prompt tokens a request adds per step
+    std::size_t prefill_chunk = 256; // prompt tokens a request adds per step (the others wait that long)
 };
 
 template <class Model>
