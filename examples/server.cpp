@@ -145,6 +145,9 @@ public:
                    .ctx_size = o.ctx_size != 0 ? o.ctx_size : model.config().seq_len * o.parallel,
                    .queue_limit = o.queue}) {}
 
+    /// Ends the requests in flight (with an error) so that the HTTP threads can finish.
+    void shutdown() { engine_.stop(); }
+
     void install(httplib::Server& svr) {
         svr.set_payload_max_length(options_.max_body);
         const std::size_t threads = options_.http_threads;
@@ -393,7 +396,7 @@ void serve(const Model& model, const ternary::tokenizer::any_tokenizer& tokenize
     const int port = o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
     if (port < 0) fail("cannot listen on " + o.host + ":" + std::to_string(o.port), false);
     // SIGINT and SIGTERM stop the server: a thread waits for them (blocked in every other one).
-    std::thread signals([&svr] {
+    std::thread signals([&svr, &api] {
         sigset_t set;
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
@@ -401,6 +404,7 @@ void serve(const Model& model, const ternary::tokenizer::any_tokenizer& tokenize
         sigaddset(&set, SIGUSR1);
         int signal = 0;
         sigwait(&set, &signal);
+        api.shutdown();
         svr.stop();
     });
     std::printf("ternary-server: listening on http://%s:%d (model '%s', %zu parallel, context %zu, %zu threads)\n",

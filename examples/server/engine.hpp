@@ -83,12 +83,18 @@ public:
     engine(const engine&) = delete;
     engine& operator=(const engine&) = delete;
     ~engine() {
+        stop();
+        thread_.join();
+    }
+
+    /// Ends every request, running or waiting, with an error ("the server is shutting down"),
+    /// and takes no more: a request submitted afterwards waits for nothing.
+    void stop() {
         {
             std::lock_guard lock(mutex_);
             stopping_ = true;
         }
         wake_.notify_all();
-        thread_.join();
     }
 
     /// Positions one request may use at most: the model's context, or the whole budget.
@@ -98,6 +104,7 @@ public:
     void submit(std::shared_ptr<job> j) {
         {
             std::lock_guard lock(mutex_);
+            if (stopping_) throw api_error(503, "the server is shutting down", "", "shutting_down", "server_error");
             if (waiting_.size() >= options_.queue_limit) {
                 throw api_error(503, "the server is busy: " + std::to_string(waiting_.size()) +
                                          " requests are waiting already; retry later", "", "server_busy", "server_error");
