@@ -21,6 +21,8 @@
 
 #include "chat_template_choice.hpp"
 #include "head_option.hpp"
+#include "model_options.hpp"
+#include "options.hpp"
 #include "packing_option.hpp"
 #include "sampling_options.hpp"
 
@@ -58,35 +60,24 @@ struct options {
 
 options parse(int argc, char** argv) {
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (arg == "-h" || arg == "--help") {
-            std::fputs(usage.c_str(), stdout);
-            std::exit(0);
-        }
-        if (arg == "--int8-head") {
-            o.head_type = "int8";
-            continue;
-        }
-        if (i + 1 >= argc) fail("missing value after " + std::string(arg));
-        const char* value = argv[++i];
-        try {
+    examples::read_options(argc, argv, usage, [](const std::string& message) { fail(message); },
+        [&](std::string_view flag) {
+            if (flag == "--int8-head") o.head_type = "int8";
+            else return false;
+            return true;
+        },
+        [&](std::string_view arg, const char* value) {
             if (arg == "-m") o.model = value;
             else if (arg == "-z") o.tokenizer = value;
             else if (arg == "--system") o.system = value;
             else if (arg == "--template") o.chat_template = value;
-            else if (arg == "--packing" && examples::valid_packing(value)) o.packing = value;
-            else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
-            else if (arg == "--head-type" && examples::valid_head_type(value)) o.head_type = value;
-            else if (arg == "--head-type") fail(examples::bad_head_type(value));
+            else if (examples::read_model_option(arg, value, o.packing, o.head_type)) {}
             else if (arg == "-n") o.max_reply = examples::parse_number<std::size_t>(value);
-            else if (examples::read_sampling_option(arg, value, o.sampling)) continue;
+            else if (examples::read_sampling_option(arg, value, o.sampling)) {}
             else if (arg == "-t") o.threads = examples::parse_threads(value);
-            else fail("unknown option " + std::string(arg));
-        } catch (const std::logic_error&) {
-            fail("bad value '" + std::string(value) + "' for " + std::string(arg));
-        }
-    }
+            else return false;
+            return true;
+        });
     if (o.model.empty()) fail("pass a model: -m MODEL");
     return o;
 }

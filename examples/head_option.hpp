@@ -23,10 +23,6 @@ inline bool valid_head_type(std::string_view value) {
     return value == "stored" || value == "f16" || value == "int8" || value == "q8_0" || value == "q6_k" || value == "q4_k";
 }
 
-/// The error message for a --head-type value that is not valid.
-inline std::string bad_head_type(std::string_view value) {
-    return "--head-type takes stored, f16, int8, q8_0, q6_k or q4_k, not '" + std::string(value) + "'";
-}
 
 /// Puts the model's head in `head_type` (see head_type_help) and says so on stderr when it
 /// converted anything.

@@ -17,14 +17,14 @@ T parse_number(const char* text) {
     T value{};
     const char* end = text + std::strlen(text);
     const auto [stop, error] = std::from_chars(text, end, value);
-    if (error != std::errc() || stop != end || stop == text) throw std::invalid_argument(std::string("not a number: ") + text);
+    if (error != std::errc() || stop != end || stop == text) throw std::invalid_argument("not a number");
     return value;
 }
 
 /// A thread count (-t): a whole number of at least 1.
 inline std::size_t parse_threads(const char* text) {
     const auto n = parse_number<std::size_t>(text);
-    if (n == 0) throw std::invalid_argument("0 threads");
+    if (n == 0) throw std::invalid_argument("it needs at least 1 thread");
     return n;
 }
 

@@ -14,6 +14,8 @@
 #include <ternary/tokenizer/tokenizer.hpp>
 
 #include "head_option.hpp"
+#include "model_options.hpp"
+#include "options.hpp"
 #include "numbers.hpp"
 #include "packing_option.hpp"
 
@@ -42,34 +44,22 @@ int main(int argc, char** argv) {
     std::string model_path, tokenizer_path, text_path, separator = "<|endoftext|>", packing = "auto";
     std::size_t threads = 0;
     std::string head_type = "stored";
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (arg == "-h" || arg == "--help") {
-            std::fputs(usage.c_str(), stdout);
-            return 0;
-        }
-        if (arg == "--int8-head") {
-            head_type = "int8";
-            continue;
-        }
-        if (i + 1 >= argc) fail("missing value after " + std::string(arg));
-        const char* value = argv[++i];
-        if (arg == "-m") model_path = value;
-        else if (arg == "-z") tokenizer_path = value;
-        else if (arg == "-f") text_path = value;
-        else if (arg == "--separator") separator = value;
-        else if (arg == "--packing" && examples::valid_packing(value)) packing = value;
-        else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
-        else if (arg == "--head-type" && examples::valid_head_type(value)) head_type = value;
-        else if (arg == "--head-type") fail(examples::bad_head_type(value));
-        else if (arg == "-t") {
-            try {
-                threads = examples::parse_threads(value);
-            } catch (const std::invalid_argument&) {
-                fail("bad value '" + std::string(value) + "' for -t");
-            }
-        } else fail("unknown option " + std::string(arg));
-    }
+    examples::read_options(argc, argv, usage, [](const std::string& message) { fail(message); },
+        [&](std::string_view flag) {
+            if (flag == "--int8-head") head_type = "int8";
+            else return false;
+            return true;
+        },
+        [&](std::string_view arg, const char* value) {
+            if (arg == "-m") model_path = value;
+            else if (arg == "-z") tokenizer_path = value;
+            else if (arg == "-f") text_path = value;
+            else if (arg == "--separator") separator = value;
+            else if (examples::read_model_option(arg, value, packing, head_type)) {}
+            else if (arg == "-t") threads = examples::parse_threads(value);
+            else return false;
+            return true;
+        });
     if (model_path.empty() || text_path.empty()) fail("pass -m MODEL and -f TEXT");
     std::ifstream in(text_path, std::ios::binary);
     if (!in) fail("cannot read " + text_path);

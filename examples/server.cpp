@@ -29,7 +29,9 @@
 
 #include "chat_template_choice.hpp"
 #include "head_option.hpp"
+#include "model_options.hpp"
 #include "numbers.hpp"
+#include "options.hpp"
 #include "packing_option.hpp"
 #include "server/engine.hpp"
 #include "server/request.hpp"
@@ -73,34 +75,31 @@ struct options {
 
 std::size_t positive(const char* value) {
     const auto n = examples::parse_number<std::size_t>(value);
-    if (n == 0) throw std::invalid_argument("0");
+    if (n == 0) throw std::invalid_argument("it must be at least 1");
     return n;
+}
+
+int port_number(const char* value) {
+    const auto port = examples::parse_number<unsigned>(value);
+    if (port > 65535) throw std::invalid_argument("a port is at most 65535");
+    return static_cast<int>(port);
 }
 
 options parse(int argc, char** argv) {
     options o;
     if (const char* key = std::getenv("TERNARY_API_KEY")) o.api_key = key;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (arg == "-h" || arg == "--help") {
-            std::fputs(usage.c_str(), stdout);
-            std::exit(0);
-        }
-        if (arg == "--int8-head") {
-            o.head_type = "int8";
-            continue;
-        }
-        if (i + 1 >= argc) fail("missing value after " + std::string(arg));
-        const char* value = argv[++i];
-        try {
+    examples::read_options(argc, argv, usage, [](const std::string& message) { fail(message); },
+        [&](std::string_view flag) {
+            if (flag == "--int8-head") o.head_type = "int8";
+            else return false;
+            return true;
+        },
+        [&](std::string_view arg, const char* value) {
             if (arg == "-m") o.model = value;
             else if (arg == "-z") o.tokenizer = value;
             else if (arg == "--host") o.host = value;
-            else if (arg == "--port") {
-                const auto port = examples::parse_number<unsigned>(value);
-                if (port > 65535) throw std::invalid_argument("port");
-                o.port = static_cast<int>(port);
-            } else if (arg == "--parallel") o.parallel = positive(value);
+            else if (arg == "--port") o.port = port_number(value);
+            else if (arg == "--parallel") o.parallel = positive(value);
             else if (arg == "--ctx-size") o.ctx_size = positive(value);
             else if (arg == "--queue") o.queue = positive(value);
             else if (arg == "--max-body") o.max_body = positive(value);
@@ -108,16 +107,11 @@ options parse(int argc, char** argv) {
             else if (arg == "--api-key") o.api_key = value;
             else if (arg == "--alias") o.alias = value;
             else if (arg == "--template") o.chat_template = value;
-            else if (arg == "--packing" && examples::valid_packing(value)) o.packing = value;
-            else if (arg == "--packing") fail("--packing takes auto, two_bit or base3, not '" + std::string(value) + "'");
-            else if (arg == "--head-type" && examples::valid_head_type(value)) o.head_type = value;
-            else if (arg == "--head-type") fail(examples::bad_head_type(value));
+            else if (examples::read_model_option(arg, value, o.packing, o.head_type)) {}
             else if (arg == "-t") o.threads = examples::parse_threads(value);
-            else fail("unknown option " + std::string(arg));
-        } catch (const std::logic_error&) {
-            fail("bad value '" + std::string(value) + "' for " + std::string(arg));
-        }
-    }
+            else return false;
+            return true;
+        });
     if (o.model.empty()) fail("pass a model: -m MODEL");
     if (o.http_threads == 0) o.http_threads = 2 * o.parallel + 4;
     return o;
