@@ -102,8 +102,8 @@ TEST_CASE("bitllama2.c ak42 files: a valid tiny file loads, each corruption is r
     bytes unshared = ak42_file();
     unshared[36] = 0;
     check_format_error(unshared, load, "shared");
-    bytes truncated = ak42_file();
-    truncated.resize(truncated.size() - 3);
+    const bytes whole = ak42_file();
+    const bytes truncated(whole.begin(), whole.end() - 3);
     check_format_error(truncated, load, "ak42");
     // A legacy float file is not an ak42 file.
     check_format_error(legacy_file(), load, "magic");
@@ -126,8 +126,7 @@ TEST_CASE("llama2.c tokenizer files: round trips, and corruptions are refused") 
     // A character without a piece needs byte-fallback pieces, which this vocabulary lacks.
     CHECK_THROWS_WITH_AS(tokenizer.encode("z", false, true), doctest::Contains("<0x7A>"), ternary::value_error);
 
-    bytes truncated = b;
-    truncated.resize(truncated.size() - 1);
+    const bytes truncated(b.begin(), b.end() - 1);
     const temp_file short_file(truncated);
     CHECK_THROWS_WITH_AS(ternary::tokenizer::llama2c_tokenizer::load(short_file.name(), pieces.size()),
                          doctest::Contains("truncated"), ternary::format_error);

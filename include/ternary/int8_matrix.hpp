@@ -248,6 +248,7 @@ TERNARY_TARGET_BEGIN("avx512f,avx512bw,avx512vnni")
 namespace simd::avx512vnni_int8 {
 struct ops : avx512vnni_kernel::ops {
     static constexpr std::size_t rows_per_tile = 8;
+    static constexpr std::size_t token_tile_rows = 4, token_tile_tokens = 4;  // 16 accumulators
     static constexpr bool prefetch = true;
     static constexpr std::int32_t activation_offset = 128;
     using act = vec;  // x + 128 as unsigned bytes
@@ -262,6 +263,7 @@ TERNARY_TARGET_BEGIN("avx2,avxvnni")
 namespace simd::avxvnni_int8 {
 struct ops : avxvnni_kernel::ops {
     static constexpr std::size_t rows_per_tile = 1;
+    static constexpr std::size_t token_tile_rows = 2, token_tile_tokens = 4;  // 8 accumulators of 16 registers
     static constexpr bool prefetch = true;
     static constexpr std::int32_t activation_offset = 128;
     using act = vec;  // x + 128 as unsigned bytes
@@ -276,6 +278,7 @@ TERNARY_TARGET_BEGIN("avx2")
 namespace simd::avx2_int8 {
 struct ops : avx2_kernel::ops {
     static constexpr std::size_t rows_per_tile = 1;
+    static constexpr std::size_t token_tile_rows = 2, token_tile_tokens = 2;  // each token's act is 2 registers
     static constexpr bool prefetch = true;
     static constexpr std::int32_t activation_offset = 0;
     struct act {
@@ -298,6 +301,7 @@ TERNARY_TARGET_END
 namespace simd::neon_int8 {
 struct ops : neon_kernel::ops {
     static constexpr std::size_t rows_per_tile = 4;
+    static constexpr std::size_t token_tile_rows = 4, token_tile_tokens = 4;  // 16 accumulators of 32 registers
     static constexpr bool prefetch = true;
     static constexpr std::int32_t activation_offset = 0;
     using act = vec;
@@ -311,6 +315,7 @@ TERNARY_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 namespace simd::neon_dotprod_int8 {
 struct ops : neon_dotprod_kernel::ops {
     static constexpr std::size_t rows_per_tile = 4;
+    static constexpr std::size_t token_tile_rows = 4, token_tile_tokens = 4;  // 16 accumulators of 32 registers
     static constexpr bool prefetch = true;
     static constexpr std::int32_t activation_offset = 0;
     using act = vec;
@@ -330,6 +335,13 @@ using int8_kernel_fn = void (*)(const std::int8_t* w, std::size_t stride, std::s
                                 const std::int32_t* row_sums, std::size_t r0, std::size_t r1, const std::int8_t* x,
                                 std::int32_t* out);
 
+/// A kernel over several tokens: out[t * out_stride + i] = sum_j w(i, j) x_t[j] for rows
+/// [r0, r1) and tokens t < tokens, token t's values at x + t * x_stride (see int8_kernel.inl).
+using int8_tokens_kernel_fn = void (*)(const std::int8_t* w, std::size_t stride, std::size_t cols,
+                                       const std::int32_t* row_sums, std::size_t r0, std::size_t r1,
+                                       const std::int8_t* x, std::size_t x_stride, std::size_t tokens,
+                                       std::int32_t* out, std::size_t out_stride);
+
 /// The scalar kernel: plain loops.
 inline void int8_rows_scalar(const std::int8_t* w, std::size_t stride, std::size_t cols, const std::int32_t*,
                              std::size_t r0, std::size_t r1, const std::int8_t* x, std::int32_t* out) {
@@ -339,6 +351,26 @@ inline void int8_rows_scalar(const std::int8_t* w, std::size_t stride, std::size
         for (std::size_t j = 0; j < cols; ++j) dot += row[j] * x[j];
         out[i] = dot;
     }
+}
+
+/// The scalar kernel over several tokens: the one-token kernel for each.
+inline void int8_rows_tokens_scalar(const std::int8_t* w, std::size_t stride, std::size_t cols, const std::int32_t* row_sums,
+                                    std::size_t r0, std::size_t r1, const std::int8_t* x, std::size_t x_stride,
+                                    std::size_t tokens, std::int32_t* out, std::size_t out_stride) {
+    for (std::size_t t = 0; t < tokens; ++t) int8_rows_scalar(w, stride, cols, row_sums, r0, r1, x + t * x_stride, out + t * out_stride);
+}
+
+/// The several-token kernel of the policy named `policy`; the scalar one for a policy without its own.
+inline int8_tokens_kernel_fn int8_tokens_kernel_named(std::string_view policy) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (policy == simd::avx512vbmi::name || policy == simd::avx512vnni::name) return &simd::avx512vnni_int8::int8_rows_tokens;
+    if (policy == simd::avxvnni::name) return &simd::avxvnni_int8::int8_rows_tokens;
+    if (policy == simd::avx2::name) return &simd::avx2_int8::int8_rows_tokens;
+#elif defined(__aarch64__)
+    if (policy == simd::neon_dotprod::name) return &simd::neon_dotprod_int8::int8_rows_tokens;
+    if (policy == simd::neon::name) return &simd::neon_int8::int8_rows_tokens;
+#endif
+    return &int8_rows_tokens_scalar;
 }
 
 /// The kernel of the policy named `policy`; the scalar one for a policy without its own.
@@ -364,6 +396,17 @@ int8_kernel_fn int8_kernel() {
         return chosen;
     } else {
         return int8_kernel_named(Policy::name);
+    }
+}
+
+/// The several-token kernel for Policy, chosen as int8_kernel chooses.
+template <class Policy>
+int8_tokens_kernel_fn int8_tokens_kernel() {
+    if constexpr (std::is_same_v<Policy, simd::automatic>) {
+        static const int8_tokens_kernel_fn chosen = int8_tokens_kernel_named(simd::active_policy_name());
+        return chosen;
+    } else {
+        return int8_tokens_kernel_named(Policy::name);
     }
 }
 
@@ -432,22 +475,20 @@ void gemm(matrix_view<float> out, const int8_matrix& w, const activation_batch_v
         detail::fail<shape_error>("gemm", "output has ", out.rows(), " rows for ", x.tokens(), " tokens");
     }
     detail::check_int8_operands<Policy>("gemm", out.cols(), w, x.token(0));
-    const detail::int8_kernel_fn kernel = detail::int8_kernel<Policy>();
+    const detail::int8_tokens_kernel_fn kernel = detail::int8_tokens_kernel<Policy>();
     // 128 KB of weights a tile: small beside L2, large beside the per-token overhead.
     const std::size_t tile = std::max<std::size_t>(1, (std::size_t{128} << 10) / w.row_stride());
     thread_pool& pool = default_pool();
     const bool parallel = w.rows() * w.cols() * x.tokens() >= detail::parallel_threshold && pool.size() > 1;
     const std::size_t grain = parallel ? std::min(w.rows(), std::max(tile, detail::rows_per_task(w.rows(), w.row_stride(), pool.size()))) : w.rows();
     pool.run_ranges(w.rows(), grain, [&](std::size_t begin, std::size_t end) {
-        std::int32_t* tile_dots = per_thread_scratch<std::int32_t>(tile);
+        std::int32_t* tile_dots = per_thread_scratch<std::int32_t>(tile * x.tokens());  // tokens x tile rows
         for (std::size_t r0 = begin; r0 < end; r0 += tile) {
             const std::size_t r1 = std::min(end, r0 + tile), n = r1 - r0;
+            kernel(w.bytes().data() + r0 * w.row_stride(), w.row_stride(), w.cols(), w.row_sums().data() + r0, 0, n,
+                   x.data(), x.row_stride(), x.tokens(), tile_dots, n);
             const scales_view row_scales(scale_kind::per_row, w.scales().subspan(r0, n));
-            for (std::size_t t = 0; t < x.tokens(); ++t) {
-                kernel(w.bytes().data() + r0 * w.row_stride(), w.row_stride(), w.cols(), w.row_sums().data() + r0, 0, n,
-                       x.data() + t * x.row_stride(), tile_dots);
-                detail::rescale_row(&out(t, r0), tile_dots, n, row_scales, x.scale(t));
-            }
+            for (std::size_t t = 0; t < x.tokens(); ++t) detail::rescale_row(&out(t, r0), tile_dots + t * n, n, row_scales, x.scale(t));
         }
     });
 }
