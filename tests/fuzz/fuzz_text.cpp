@@ -81,11 +81,30 @@ void check_ids(const tk::any_tokenizer& t, const std::vector<std::size_t>& ids) 
 
 }  // namespace
 
+/// The tokenizers, and the templates each one's vocabulary allows (made once: a template
+/// checks its special tokens when it is made).
+struct fixtures {
+    std::vector<tk::any_tokenizer> tokenizers = make_tokenizers();
+    std::vector<std::vector<tk::chat_format>> formats;
+    fixtures() {
+        for (const tk::any_tokenizer& t : tokenizers) {
+            formats.emplace_back();
+            for (const tk::chat_style style : {tk::chat_style::bitnet, tk::chat_style::llama3, tk::chat_style::chatml, tk::chat_style::phi3}) {
+                try {
+                    formats.back().emplace_back(t, style);
+                } catch (const ternary::error&) {  // the vocabulary lacks the template's tokens
+                }
+            }
+        }
+    }
+};
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const std::vector<tk::any_tokenizer> tokenizers = make_tokenizers();
+    static const fixtures fixed;
     if (size == 0) return 0;
     const std::uint8_t options = data[0];
-    const tk::any_tokenizer& t = tokenizers[options % tokenizers.size()];
+    const std::size_t which = options % fixed.tokenizers.size();
+    const tk::any_tokenizer& t = fixed.tokenizers[which];
     const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
     const bool special = (options & 0x40) != 0, bos = (options & 0x80) != 0;
     try {
@@ -112,9 +131,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const ternary::error&) {
     }
     static const char* roles[] = {"system", "user", "assistant"};
-    for (const tk::chat_style style : {tk::chat_style::bitnet, tk::chat_style::llama3, tk::chat_style::chatml, tk::chat_style::phi3}) {
+    for (const tk::chat_format& format : fixed.formats[which]) {
         try {
-            const tk::chat_format format(t, style);  // refuses a vocabulary without the template's tokens
             check_ids(t, format.begin());
             check_ids(t, format.message({roles[(options >> 3) % 3], std::string(text)}));
             check_ids(t, format.generation_prompt());
