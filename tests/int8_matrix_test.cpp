@@ -328,15 +328,18 @@ TEST_CASE("TERNARY_ISA also chooses the int8 kernel") {
     CHECK(dots_of(w, x) == exact_dots(q, xq, 9));
 }
 
-TEST_CASE("every SIMD policy has an int8 kernel of its own, not the scalar fallback") {
+TEST_CASE("every SIMD policy has int8 kernels of its own (one token, several), not the scalar fallback") {
     // A policy without one still gives exact results (the scalar loops), only slowly: the
     // 2B4T head at a quarter of the speed, which no other test would notice.
     test::for_each_runnable_policy([](auto policy) {
         using Policy = decltype(policy);
         CAPTURE(Policy::name);
         if constexpr (!std::is_same_v<Policy, ternary::simd::scalar>) {
-            const bool own_kernel = ternary::detail::int8_kernel_named(Policy::name) != &ternary::detail::int8_rows_scalar;
+            const auto kernels = ternary::detail::int8_kernels_named(Policy::name);
+            const bool own_kernel = kernels.rows != &ternary::detail::int8_rows_scalar;
+            const bool own_tokens_kernel = kernels.rows_tokens != &ternary::detail::int8_rows_tokens_scalar;
             CHECK(own_kernel);
+            CHECK(own_tokens_kernel);
         }
     });
 }

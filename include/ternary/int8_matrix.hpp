@@ -360,54 +360,47 @@ inline void int8_rows_tokens_scalar(const std::int8_t* w, std::size_t stride, st
     for (std::size_t t = 0; t < tokens; ++t) int8_rows_scalar(w, stride, cols, row_sums, r0, r1, x + t * x_stride, out + t * out_stride);
 }
 
-/// The several-token kernel of the policy named `policy`; the scalar one for a policy without its own.
-inline int8_tokens_kernel_fn int8_tokens_kernel_named(std::string_view policy) {
+/// A policy's kernels: one token, and several tokens over a tile of rows.
+struct int8_kernels {
+    int8_kernel_fn rows = &int8_rows_scalar;
+    int8_tokens_kernel_fn rows_tokens = &int8_rows_tokens_scalar;
+};
+
+/// The kernels of the policy named `policy`; the scalar ones for a policy without its own.
+inline int8_kernels int8_kernels_named(std::string_view policy) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (policy == simd::avx512vbmi::name || policy == simd::avx512vnni::name) return &simd::avx512vnni_int8::int8_rows_tokens;
-    if (policy == simd::avxvnni::name) return &simd::avxvnni_int8::int8_rows_tokens;
-    if (policy == simd::avx2::name) return &simd::avx2_int8::int8_rows_tokens;
+    // avx512vbmi differs from avx512vnni only in its base3 decode: the same int8 kernels.
+    if (policy == simd::avx512vbmi::name || policy == simd::avx512vnni::name) {
+        return {&simd::avx512vnni_int8::int8_rows, &simd::avx512vnni_int8::int8_rows_tokens};
+    }
+    if (policy == simd::avxvnni::name) return {&simd::avxvnni_int8::int8_rows, &simd::avxvnni_int8::int8_rows_tokens};
+    if (policy == simd::avx2::name) return {&simd::avx2_int8::int8_rows, &simd::avx2_int8::int8_rows_tokens};
 #elif defined(__aarch64__)
-    if (policy == simd::neon_dotprod::name) return &simd::neon_dotprod_int8::int8_rows_tokens;
-    if (policy == simd::neon::name) return &simd::neon_int8::int8_rows_tokens;
+    if (policy == simd::neon_dotprod::name) return {&simd::neon_dotprod_int8::int8_rows, &simd::neon_dotprod_int8::int8_rows_tokens};
+    if (policy == simd::neon::name) return {&simd::neon_int8::int8_rows, &simd::neon_int8::int8_rows_tokens};
 #endif
-    return &int8_rows_tokens_scalar;
+    return {};
 }
 
-/// The kernel of the policy named `policy`; the scalar one for a policy without its own.
-inline int8_kernel_fn int8_kernel_named(std::string_view policy) {
-#if defined(__x86_64__) || defined(__i386__)
-    // avx512vbmi differs from avx512vnni only in its base3 decode: the same int8 kernel.
-    if (policy == simd::avx512vbmi::name || policy == simd::avx512vnni::name) return &simd::avx512vnni_int8::int8_rows;
-    if (policy == simd::avxvnni::name) return &simd::avxvnni_int8::int8_rows;
-    if (policy == simd::avx2::name) return &simd::avx2_int8::int8_rows;
-#elif defined(__aarch64__)
-    if (policy == simd::neon_dotprod::name) return &simd::neon_dotprod_int8::int8_rows;
-    if (policy == simd::neon::name) return &simd::neon_int8::int8_rows;
-#endif
-    return &int8_rows_scalar;
-}
+/// The one-token kernel of the policy named `policy`.
+inline int8_kernel_fn int8_kernel_named(std::string_view policy) { return int8_kernels_named(policy).rows; }
 
-/// The kernel for Policy; for simd::automatic, that of the policy the ternary products run
+/// The kernels for Policy; for simd::automatic, those of the policy the ternary products run
 /// (chosen once).
 template <class Policy>
-int8_kernel_fn int8_kernel() {
+int8_kernels int8_kernels_for() {
     if constexpr (std::is_same_v<Policy, simd::automatic>) {
-        static const int8_kernel_fn chosen = int8_kernel_named(simd::active_policy_name());
+        static const int8_kernels chosen = int8_kernels_named(simd::active_policy_name());
         return chosen;
     } else {
-        return int8_kernel_named(Policy::name);
+        return int8_kernels_named(Policy::name);
     }
 }
 
-/// The several-token kernel for Policy, chosen as int8_kernel chooses.
+/// The one-token kernel for Policy.
 template <class Policy>
-int8_tokens_kernel_fn int8_tokens_kernel() {
-    if constexpr (std::is_same_v<Policy, simd::automatic>) {
-        static const int8_tokens_kernel_fn chosen = int8_tokens_kernel_named(simd::active_policy_name());
-        return chosen;
-    } else {
-        return int8_tokens_kernel_named(Policy::name);
-    }
+int8_kernel_fn int8_kernel() {
+    return int8_kernels_for<Policy>().rows;
 }
 
 template <class Policy>
@@ -475,7 +468,7 @@ void gemm(matrix_view<float> out, const int8_matrix& w, const activation_batch_v
         detail::fail<shape_error>("gemm", "output has ", out.rows(), " rows for ", x.tokens(), " tokens");
     }
     detail::check_int8_operands<Policy>("gemm", out.cols(), w, x.token(0));
-    const detail::int8_tokens_kernel_fn kernel = detail::int8_tokens_kernel<Policy>();
+    const detail::int8_tokens_kernel_fn kernel = detail::int8_kernels_for<Policy>().rows_tokens;
     // 128 KB of weights a tile: small beside L2, large beside the per-token overhead.
     const std::size_t tile = std::max<std::size_t>(1, (std::size_t{128} << 10) / w.row_stride());
     thread_pool& pool = default_pool();
