@@ -34,12 +34,16 @@ wait_for() {
 }
 type_line() { tmux_ send-keys -t chat -l "$1"; tmux_ send-keys -t chat Enter; }
 # stop_reply N SECONDS: after SECONDS of streaming, Ctrl-C stops the Nth reply; its statistics line
-# ("[... context P/C; stopped]") is left in $stats.
+# ("[... context P/C; stopped]") is left in $stats. A random model's reply may also end by
+# itself first (it sampled a stop token; after an interrupted reply the sampler's state depends
+# on timing): then the Ctrl-C lands at the prompt, which keeps the session, and the reply's
+# statistics line has no "; stopped". Only the first reply, whose tokens do not depend on
+# timing, must have been stopped.
 stop_reply() {
   sleep "$2"
   tmux_ send-keys -t chat C-c
-  wait_for "; stopped]" "$1"
-  stats=$(screen | grep -F "; stopped]" | sed -n "$1p")
+  wait_for "tokens/s; prompt" "$1"
+  stats=$(screen | grep -F "tokens/s; prompt" | sed -n "$1p")
 }
 
 wait_for "bitnet template, byte-level BPE tokenizer (128256 tokens), context 4096"
@@ -50,6 +54,7 @@ type_line "Hello! Tell me a long story."
 stop_reply 1 1.5
 first=$stats
 echo "first reply: $first"
+case "$first" in *"; stopped]"*) ;; *) echo "FAILED: Ctrl-C did not stop the first reply: $first"; screen; exit 1 ;; esac
 # Text was streamed between the question and the statistics.
 screen | awk '/Tell me a long story/{found=1; next} found && /tokens\/s/{exit} found && length($0) > 0 {text=1} END{exit !text}' \
   || { echo "FAILED: no reply text on screen"; screen; exit 1; }
