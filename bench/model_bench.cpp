@@ -345,6 +345,7 @@ int main(int argc, char** argv) {
         const std::string_view arg = argv[i];
         if (arg == "--quick") {
             o.quick = true;
+            o.heads = false;
         } else if (arg == "--f16-head") {
             o.f16_head = true;
         } else if (arg == "--heads-only") {
@@ -361,7 +362,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr,
                          "usage: ternary-model-bench [--quick] [--model FILE | --preset CONFIG] [--f16-head]\n"
                          "                           [--packing auto|two_bit|base3]\n"
-                         "  --quick          fewer tokens and repetitions (under 90 s)\n"
+                         "  --quick          fewer tokens and repetitions, no heads phase (under 90 s)\n"
                          "  --model FILE     a checkpoint (GGUF, safetensors, llama2.c); default: random weights\n"
                          "  --preset CONFIG  the random model's shape (default 2b4t; see ternary-generate --random)\n"
                          "  --f16-head       keep the head as stored (default: the int8 head)\n"
@@ -378,6 +379,7 @@ int main(int argc, char** argv) {
             return arg == "--help" || arg == "-h" ? 0 : 2;
         }
     }
+    if (o.heads_only) o.heads = true;
     try {
         const auto start = clock_type::now();
         const auto prepare = [&](auto& model, std::string_view name) {
@@ -400,7 +402,7 @@ int main(int argc, char** argv) {
         if (!loaded || std::holds_alternative<two_bit_model>(*loaded)) {
             // Ternary layers: the model twice, in two_bit and in base3 (loaded again, repacked).
             two_bit_model two_bit = loaded ? std::get<two_bit_model>(std::move(*loaded)) : two_bit_layers();
-            auto base3 = ternary::bitnet::repacked<ternary::base3>(two_bit_layers());
+            auto base3 = ternary::bitnet::repacked<ternary::base3>(two_bit_model(two_bit));
             const bool base3_first = o.packing == "base3" ||
                                      (o.packing == "auto" && ternary::simd::preferred_packing_name() == ternary::base3::name);
             if (base3_first) {

@@ -1,6 +1,7 @@
 // ternary-roofline: ternary GEMV/GEMM speed, as ratios measured in the same run against the
 // scalar policy, Eigen float on the same shape, and this machine's read bandwidth; then the
-// int8 output head of BitNet b1.58 2B4T (int8_matrix, 128256 x 2560) against the bandwidth.
+// int8 output head of BitNet b1.58 2B4T (int8_matrix, 128256 x 2560) against the bandwidth;
+// first, the machine's int8 multiply-add peak (vpdpbusd alone), which bounds every product.
 // Prints one JSON object per case and line. `--quick` runs a short fixed set (< 60 s).
 //
 // Modes: `cached` multiplies one matrix over and over (it stays in cache when it fits);
@@ -14,7 +15,12 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <ternary/ternary.hpp>
 
@@ -241,6 +247,47 @@ std::vector<run_case> full_cases() {
     return cases;
 }
 
+#if defined(__x86_64__)
+/// The most int8 multiply-adds one core can do: twelve independent chains of 512-bit
+/// vpdpbusd (64 multiply-adds each), nothing else. What any int8 product, ternary or not, can
+/// reach at most on this machine (Zen 5 in these VMs: one vpdpbusd zmm per cycle).
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) double vnni_peak_gmacs_one_thread() {
+    constexpr int chains = 12;
+    constexpr long iterations = 20'000'000;
+    __m512i acc[chains];
+    for (int i = 0; i < chains; ++i) acc[i] = _mm512_set1_epi32(i);
+    __m512i a = _mm512_set1_epi8(3);
+    const __m512i b = _mm512_set1_epi8(5);
+    const auto start = clock_type::now();
+    for (long n = 0; n < iterations; ++n) {
+#pragma GCC unroll 12
+        for (int i = 0; i < chains; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+        __asm__ volatile("" : "+v"(a));  // a new operand each time: nothing is hoisted
+    }
+    const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    for (int i = 0; i < chains; ++i) __asm__ volatile("" : : "v"(acc[i]));
+    return 64.0 * chains * static_cast<double>(iterations) / seconds / 1e9;
+}
+
+/// The VNNI peak at 1 and 2 threads (each thread its own chains), one JSON line each.
+void measure_vnni_peak() {
+    if (!ternary::simd::cpu().avx512vnni) return;
+    for (std::size_t threads : {1u, 2u}) {
+        std::vector<double> rates(threads);
+        std::vector<std::thread> others;
+        for (std::size_t t = 1; t < threads; ++t) others.emplace_back([&rates, t] { rates[t] = vnni_peak_gmacs_one_thread(); });
+        rates[0] = vnni_peak_gmacs_one_thread();
+        for (std::thread& t : others) t.join();
+        double total = 0.0;
+        for (double r : rates) total += r;
+        std::printf("{\"op\":\"vnni_peak\",\"isa\":\"avx512vnni\",\"threads\":%zu,\"gmacs\":%.1f}\n", threads, total);
+        std::fflush(stdout);
+    }
+}
+#else
+void measure_vnni_peak() {}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -258,10 +305,12 @@ int main(int argc, char** argv) {
                          "  --quick     a short fixed set of cases (under a minute)\n"
                          "  --isa NAME  only this policy (repeatable; the scalar reference always runs)\n"
                          "Prints one JSON object per case: op, m, k, batch, threads, mode, isa, packing, us,\n"
-                         "gmacs, weight_gbps, read_gbps, bw_fraction, vs_eigen (not for packing int8), vs_scalar.\n");
+                         "gmacs, weight_gbps, read_gbps, bw_fraction, vs_eigen (not for packing int8), vs_scalar;\n"
+                         "first, with AVX-512 VNNI, the int8 multiply-add peak (op vnni_peak, gmacs) at 1 and 2 threads.\n");
             return arg == "--help" || arg == "-h" ? 0 : 2;
         }
     }
+    measure_vnni_peak();
     run(quick ? quick_cases() : full_cases(), isas);
     measure_int8_head(isas);
     return 0;

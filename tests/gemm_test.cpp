@@ -141,6 +141,61 @@ TEST_CASE_TEMPLATE("per-row and per-block scales", P, two_bit, base3) {
     }
 }
 
+TEST_CASE_TEMPLATE("gemm_shared: several matrices on one input give each matrix's exact products", P, two_bit, base3) {
+    // q, k and v of a small model: one input, rows 600 + 136 + 136 (ragged tasks), enough
+    // multiply-adds to go to the thread pool; the third matrix's scales come in blocks.
+    const std::size_t cols = 640, tokens = 3;
+    const std::vector<std::size_t> rows = {600, 136, 136};
+    const auto input = make_problem(1, cols, tokens);
+    std::vector<std::vector<std::int8_t>> trits;
+    std::vector<std::vector<float>> gammas;
+    std::vector<ternary::ternary_matrix<P>> w;
+    for (std::size_t m = 0; m < rows.size(); ++m) {
+        trits.push_back(test::random_trits(rows[m] * cols));
+        gammas.emplace_back(rows[m]);
+        for (std::size_t i = 0; i < rows[m]; ++i) gammas[m][i] = 0.25f + 0.01f * static_cast<float>(i + m);
+        w.push_back(ternary::ternary_matrix<P>::from_trits(trits[m], rows[m], cols, ternary::weight_scales::per_row(gammas[m])));
+    }
+    const auto per_block = ternary::ternary_matrix<P>::from_trits(
+        trits[2], rows[2], cols, ternary::weight_scales::per_block(256, std::vector<float>(rows[2] * 3, 0.5f)));
+    const std::size_t original = ternary::threads();
+    for (const std::size_t threads : {1u, 2u, 3u}) {
+        CAPTURE(threads);
+        ternary::set_threads(threads);
+        for (const bool mixed : {false, true}) {
+            CAPTURE(mixed);
+            std::vector<std::vector<float>> out;
+            std::vector<ternary::gemm_target<P>> targets;
+            for (std::size_t m = 0; m < rows.size(); ++m) out.emplace_back(tokens * rows[m], -1.0f);
+            for (std::size_t m = 0; m < rows.size(); ++m) {
+                const auto& matrix = mixed && m == 2 ? per_block : w[m];
+                targets.push_back({ternary::matrix_view<float>::row_major(out[m].data(), tokens, rows[m]), matrix.view()});
+            }
+            ternary::gemm_shared(std::span<const ternary::gemm_target<P>>(targets), input.batch);
+            for (std::size_t m = 0; m < rows.size(); ++m) {
+                std::vector<float> alone(tokens * rows[m]);
+                ternary::gemm(ternary::matrix_view<float>::row_major(alone.data(), tokens, rows[m]), targets[m].weights, input.batch);
+                CHECK(out[m] == alone);  // bit for bit: the same integer products and epilogue
+                if (mixed && m == 2) continue;
+                bool exact = true;
+                for (std::size_t t = 0; t < tokens; ++t) {
+                    for (std::size_t i = 0; i < rows[m]; ++i) {
+                        const double e = static_cast<double>(test::exact_dot(&trits[m][i * cols], input.q[t].data(), cols)) *
+                                         gammas[m][i] / input.x_scales[t];
+                        exact = exact && std::fabs(out[m][t * rows[m] + i] - e) <= (test::gamma_n(3) + 1e-15) * std::fabs(e);
+                    }
+                }
+                CHECK(exact);
+            }
+        }
+    }
+    ternary::set_threads(original);
+    std::vector<ternary::gemm_target<P>> too_many;
+    std::vector<float> sink(tokens * rows[1]);
+    for (int m = 0; m < 9; ++m) too_many.push_back({ternary::matrix_view<float>::row_major(sink.data(), tokens, rows[1]), w[1].view()});
+    CHECK_THROWS_AS(ternary::gemm_shared(std::span<const ternary::gemm_target<P>>(too_many), input.batch), ternary::shape_error);
+}
+
 TEST_CASE("GEMM writes into any output layout") {
     const auto p = make_problem(4, 45, 3);
     const auto w = ternary::ternary_matrix<two_bit>::from_trits(p.trits, p.rows, p.cols, ternary::weight_scales::per_matrix(1.0f));

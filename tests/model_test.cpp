@@ -201,42 +201,51 @@ TEST_CASE("a prompt longer than a prefill slice: the same logits as one token at
 
 TEST_CASE("attention's vector loops give the same bits at every width, and match a plain loop") {
     namespace d = ternary::bitnet::detail;
-    const std::size_t head_dim = 40, capacity = 53, count = 51, stride = 70;  // tails at every width
-    const auto q = test::random_floats(head_dim), keys = test::random_floats(head_dim * capacity),
-               values = test::random_floats(count * stride), weights = test::random_floats(count);
-    // The plain loops: each output one sum in index order, each product rounded before the add.
-    std::vector<float> plain_scores(count), plain_values(head_dim);
-    for (std::size_t s = 0; s < count; ++s) {
-        volatile float score = 0.0f;  // volatile: no fused multiply-add here either
-        for (std::size_t i = 0; i < head_dim; ++i) {
-            const volatile float product = q[i] * keys[i * capacity + s];
-            score = score + product;
-        }
-        plain_scores[s] = score / 3.0f;
-    }
-    for (std::size_t i = 0; i < head_dim; ++i) {
-        volatile float acc = 0.0f;
-        for (std::size_t s = 0; s < count; ++s) {
-            const volatile float product = weights[s] * values[s * stride + i];
-            acc = acc + product;
-        }
-        plain_values[i] = acc;
-    }
-    const auto check = [&](auto scores_fn, auto values_fn) {
-        std::vector<float> scores(count), out(head_dim);
-        scores_fn(q.data(), keys.data(), capacity, head_dim, count, 3.0f, scores.data());
-        values_fn(weights.data(), values.data(), stride, head_dim, count, out.data());
-        CHECK(scores == plain_scores);
-        CHECK(out == plain_values);
+    struct shape {
+        std::size_t head_dim, capacity, count, stride;
     };
-    check(d::attention_baseline::head_scores, d::attention_baseline::weighted_values);
+    // Tails at every width; the second shape also runs the blocks of several vectors (64
+    // positions and 128 dimensions at once with AVX-512, 16 and 32 on the baseline).
+    for (const shape sh : {shape{40, 53, 51, 70}, shape{136, 150, 147, 140}}) {
+        CAPTURE(sh.head_dim);
+        CAPTURE(sh.count);
+        const std::size_t head_dim = sh.head_dim, capacity = sh.capacity, count = sh.count, stride = sh.stride;
+        const auto q = test::random_floats(head_dim), keys = test::random_floats(head_dim * capacity),
+                   values = test::random_floats(count * stride), weights = test::random_floats(count);
+        // The plain loops: each output one sum in index order, each product rounded before the add.
+        std::vector<float> plain_scores(count), plain_values(head_dim);
+        for (std::size_t s = 0; s < count; ++s) {
+            volatile float score = 0.0f;  // volatile: no fused multiply-add here either
+            for (std::size_t i = 0; i < head_dim; ++i) {
+                const volatile float product = q[i] * keys[i * capacity + s];
+                score = score + product;
+            }
+            plain_scores[s] = score / 3.0f;
+        }
+        for (std::size_t i = 0; i < head_dim; ++i) {
+            volatile float acc = 0.0f;
+            for (std::size_t s = 0; s < count; ++s) {
+                const volatile float product = weights[s] * values[s * stride + i];
+                acc = acc + product;
+            }
+            plain_values[i] = acc;
+        }
+        const auto check = [&](auto scores_fn, auto values_fn) {
+            std::vector<float> scores(count), out(head_dim);
+            scores_fn(q.data(), keys.data(), capacity, head_dim, count, 3.0f, scores.data());
+            values_fn(weights.data(), values.data(), stride, head_dim, count, out.data());
+            CHECK(scores == plain_scores);
+            CHECK(out == plain_values);
+        };
+        check(d::attention_baseline::head_scores, d::attention_baseline::weighted_values);
 #if defined(__x86_64__)
-    if (ternary::simd::cpu().avx512f) {
-        check(d::attention_avx512::head_scores, d::attention_avx512::weighted_values);
-    } else {
-        MESSAGE("no AVX-512 on this CPU: its attention loops are not run");
-    }
+        if (ternary::simd::cpu().avx512f) {
+            check(d::attention_avx512::head_scores, d::attention_avx512::weighted_values);
+        } else {
+            MESSAGE("no AVX-512 on this CPU: its attention loops are not run");
+        }
 #endif
+    }
 }
 
 // ---- the sampler ----

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -70,29 +71,57 @@ inline std::size_t rows_per_task(std::size_t rows, std::size_t row_bytes, std::s
     return (n + row_quantum - 1) / row_quantum * row_quantum;
 }
 
-/// All rows' block dot products on the default thread pool: the activations are prepared once
-/// (each thread a slice of the tokens), then threads claim ranges of rows, all reading the same
-/// preparation. A row's dots are the same whichever thread computes them.
+/// The block dot products of one matrix, into `out` (tokens x rows x blocks).
+template <packing P>
+struct dots_target {
+    const ternary_matrix_view<P>* w;
+    std::int32_t* out;
+};
+
+/// All rows' block dot products of one or more matrices that read the same activations (the
+/// same packing, columns and scale blocks), on the default thread pool: the activations are
+/// prepared once (each thread a slice of the tokens), then threads claim ranges of rows of any
+/// of the matrices, all reading the same preparation, in one call: one wait for the slowest
+/// thread, and the weights stream from memory without a stop between matrices. A row's dots
+/// are the same whichever thread computes them.
 template <class Policy, packing P>
-void parallel_block_dots(const ternary_matrix_view<P>& w, const activation_batch_view& x, std::size_t block_cols,
-                         std::int32_t* out) {
+void parallel_block_dots(std::span<const dots_target<P>> targets, const activation_batch_view& x,
+                         std::size_t block_cols) {
     thread_pool& pool = default_pool();
-    const std::size_t macs = w.rows() * w.cols() * x.tokens();
+    const ternary_matrix_view<P>& first = *targets.front().w;
+    std::size_t macs = 0;
+    for (const dots_target<P>& t : targets) macs += t.w->rows() * t.w->cols() * x.tokens();
     const std::size_t threads = macs < parallel_threshold ? 1 : pool.size();
 
-    const std::size_t bytes = Policy::prepared_bytes(w, x, block_cols);
+    const std::size_t bytes = Policy::prepared_bytes(first, x, block_cols);
     std::int8_t* planes = per_thread_scratch<std::int8_t>(bytes);
     const std::size_t per_token = bytes / x.tokens();
     const std::size_t preparers = std::min(threads, x.tokens());
     pool.run(preparers, [&](std::size_t part) {
-        const std::size_t first = x.tokens() * part / preparers, last = x.tokens() * (part + 1) / preparers;
-        if (first < last) Policy::prepare(w, x.tokens(first, last - first), block_cols, planes + first * per_token);
+        const std::size_t begin = x.tokens() * part / preparers, end = x.tokens() * (part + 1) / preparers;
+        if (begin < end) Policy::prepare(first, x.tokens(begin, end - begin), block_cols, planes + begin * per_token);
     });
     const simd::prepared_activations prepared{x, bytes == 0 ? nullptr : planes, per_token};
+    if (threads == 1) {
+        for (const dots_target<P>& t : targets) Policy::block_dots_prepared(*t.w, prepared, block_cols, 0, t.w->rows(), t.out);
+        return;
+    }
 
-    const std::size_t grain = threads == 1 ? w.rows() : rows_per_task(w.rows(), P::storage_bytes(1, w.cols()), threads);
-    pool.run_ranges(w.rows(), grain, [&](std::size_t begin, std::size_t end) {
-        Policy::block_dots_prepared(w, prepared, block_cols, begin, end, out);
+    // The tasks of all the matrices, numbered one after the other.
+    constexpr std::size_t max_targets = 8;
+    if (targets.size() > max_targets) fail<shape_error>("parallel_block_dots", "more than ", max_targets, " matrices at once");
+    std::size_t grain[max_targets], first_task[max_targets + 1] = {0};
+    for (std::size_t m = 0; m < targets.size(); ++m) {
+        const ternary_matrix_view<P>& w = *targets[m].w;
+        grain[m] = rows_per_task(w.rows(), P::storage_bytes(1, w.cols()), threads);
+        first_task[m + 1] = first_task[m] + (w.rows() + grain[m] - 1) / grain[m];
+    }
+    pool.run(first_task[targets.size()], [&](std::size_t task) {
+        std::size_t m = 0;
+        while (task >= first_task[m + 1]) ++m;
+        const ternary_matrix_view<P>& w = *targets[m].w;
+        const std::size_t begin = (task - first_task[m]) * grain[m];
+        Policy::block_dots_prepared(w, prepared, block_cols, begin, std::min(w.rows(), begin + grain[m]), targets[m].out);
     });
 }
 
@@ -132,9 +161,67 @@ void dot_products(matrix_view<std::int32_t> out, const Matrix& matrix, const act
     detail::check_operands<Policy>("dot_products", w, x);
     detail::check_output("dot_products", out, x.tokens(), w.rows());
     std::int32_t* dots = per_thread_scratch<std::int32_t>(x.tokens() * w.rows());
-    detail::parallel_block_dots<Policy>(w, x, w.cols(), dots);
+    const detail::dots_target<typename std::remove_cvref_t<decltype(w)>::packing_type> target{&w, dots};
+    detail::parallel_block_dots<Policy>(std::span(&target, 1), x, w.cols());
     for (std::size_t t = 0; t < x.tokens(); ++t) {
         for (std::size_t i = 0; i < w.rows(); ++i) out(t, i) = dots[t * w.rows() + i];
+    }
+}
+
+/// One product of gemm_shared: out = weights x.
+template <packing P>
+struct gemm_target {
+    matrix_view<float> out;
+    ternary_matrix_view<P> weights;
+};
+
+/// out_m = W_m X for matrices that read the same activations (a transformer block's q, k and v;
+/// its gate and up): the same results as one gemm per matrix, but where the matrices have the
+/// same columns and scale blocks the activations are prepared once and the rows of all of them
+/// go to the thread pool in one call (one wait for the slowest thread instead of one per
+/// matrix, and an unbroken stream of weights from memory). At most 8 matrices.
+template <kernel_policy Policy = default_policy, packing P>
+void gemm_shared(std::span<const gemm_target<P>> targets, const activation_batch_view& x) {
+    constexpr std::size_t max_targets = 8;
+    if (targets.empty()) return;
+    if (targets.size() > max_targets) detail::fail<shape_error>("gemm", "more than ", max_targets, " matrices at once");
+    const ternary_matrix_view<P>& first = targets.front().weights;
+    const std::size_t block_cols = first.scales().block_cols(first.cols());
+    std::size_t dot_count = 0;
+    bool alike = true;
+    for (const gemm_target<P>& t : targets) {
+        detail::check_operands<Policy>("gemm", t.weights, x);
+        detail::check_output("gemm", t.out, x.tokens(), t.weights.rows());
+        alike = alike && t.weights.scales().block_cols(t.weights.cols()) == block_cols;
+        dot_count += x.tokens() * t.weights.rows() * t.weights.scales().blocks_per_row(t.weights.cols());
+    }
+    if (!alike) {
+        for (const gemm_target<P>& t : targets) gemm_shared<Policy>(std::span(&t, 1), x);
+        return;
+    }
+    std::int32_t* dots = per_thread_scratch<std::int32_t>(dot_count);
+    detail::dots_target<P> dot_targets[max_targets];
+    for (std::size_t m = 0, offset = 0; m < targets.size(); ++m) {
+        const ternary_matrix_view<P>& w = targets[m].weights;
+        dot_targets[m] = {&w, dots + offset};
+        offset += x.tokens() * w.rows() * w.scales().blocks_per_row(w.cols());
+    }
+    detail::parallel_block_dots<Policy>(std::span<const detail::dots_target<P>>(dot_targets, targets.size()), x, block_cols);
+
+    for (std::size_t m = 0; m < targets.size(); ++m) {
+        const ternary_matrix_view<P>& w = targets[m].weights;
+        const matrix_view<float> out = targets[m].out;
+        const std::size_t blocks = w.scales().blocks_per_row(w.cols());
+        for (std::size_t t = 0; t < x.tokens(); ++t) {
+            const std::int32_t* token_dots = dot_targets[m].out + t * w.rows() * blocks;
+            if (blocks == 1 && out.stride(1) == 1) {
+                detail::rescale_row(&out(t, 0), token_dots, w.rows(), w.scales(), x.scale(t));
+                continue;
+            }
+            for (std::size_t i = 0; i < w.rows(); ++i) {
+                out(t, i) = detail::rescale(token_dots + i * blocks, blocks, w.scales(), i, x.scale(t));
+            }
+        }
     }
 }
 
@@ -142,22 +229,9 @@ void dot_products(matrix_view<std::int32_t> out, const Matrix& matrix, const act
 template <kernel_policy Policy = default_policy, ternary_matrix_like Matrix>
 void gemm(matrix_view<float> out, const Matrix& matrix, const activation_batch_view& x) {
     const auto& w = detail::as_view(matrix);
-    detail::check_operands<Policy>("gemm", w, x);
-    detail::check_output("gemm", out, x.tokens(), w.rows());
-    const std::size_t block_cols = w.scales().block_cols(w.cols());
-    const std::size_t blocks = w.scales().blocks_per_row(w.cols());
-    std::int32_t* dots = per_thread_scratch<std::int32_t>(x.tokens() * w.rows() * blocks);
-    detail::parallel_block_dots<Policy>(w, x, block_cols, dots);
-    for (std::size_t t = 0; t < x.tokens(); ++t) {
-        const std::int32_t* token_dots = dots + t * w.rows() * blocks;
-        if (blocks == 1 && out.stride(1) == 1) {
-            detail::rescale_row(&out(t, 0), token_dots, w.rows(), w.scales(), x.scale(t));
-            continue;
-        }
-        for (std::size_t i = 0; i < w.rows(); ++i) {
-            out(t, i) = detail::rescale(token_dots + i * blocks, blocks, w.scales(), i, x.scale(t));
-        }
-    }
+    using P = typename std::remove_cvref_t<decltype(w)>::packing_type;
+    const gemm_target<P> target{out, w};
+    gemm_shared<Policy>(std::span(&target, 1), x);
 }
 
 /// y = W x for one token (x has exactly one token; out has rows() elements).

@@ -7,12 +7,14 @@
 //                         {-1, 0, +1} with their scale, an exact int32 dot, one float rescale.
 
 #include <algorithm>
+#include <array>
+#include <concepts>
 #include <cmath>
 #include <cstddef>
-#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -127,22 +129,32 @@ inline constexpr std::string_view linear_kind = "float";
 template <packing P>
 inline constexpr std::string_view linear_kind<ternary_linear<P>> = P::name;
 
-/// outputs[i] = W_i x for linears that read the same input (q, k, v; gate, up): ternary layers
-/// of the same kind quantize x once (they would all quantize it alike), float layers just run.
+/// One output of forward_shared: out = linear x.
 template <class Linear>
-void forward_shared(matrix_view<const float> x, std::initializer_list<std::pair<const Linear*, matrix_view<float>>> outputs,
-                    linear_scratch& scratch) {
+struct shared_output {
+    const Linear& linear;
+    matrix_view<float> out;
+};
+
+/// out = linear x for each output, linears that read the same input (q, k, v; gate, up):
+/// ternary layers of the same kind quantize x once (they would all quantize it alike) and run
+/// as one gemm_shared (one pass of the thread pool over all their rows); float layers just run.
+template <class Linear, std::same_as<shared_output<Linear>>... More>
+void forward_shared(matrix_view<const float> x, linear_scratch& scratch, shared_output<Linear> first,
+                    More... more) {
     if constexpr (requires(const Linear& l) { l.quantize_input(x, scratch); }) {
-        const Linear& first = *outputs.begin()->first;
-        bool alike = true;
-        for (const auto& [linear, out] : outputs) alike = alike && linear->normalizes_input() == first.normalizes_input();
-        if (alike) {
-            const activation_batch& input = first.quantize_input(x, scratch);
-            for (const auto& [linear, out] : outputs) linear->forward_quantized(out, input);
+        if (((more.linear.normalizes_input() == first.linear.normalizes_input()) && ...)) {
+            using P = typename std::remove_cvref_t<decltype(first.linear.weights())>::packing_type;
+            const activation_batch& input = first.linear.quantize_input(x, scratch);
+            const std::array<gemm_target<P>, 1 + sizeof...(More)> targets{
+                gemm_target<P>{first.out, first.linear.weights().view()},
+                gemm_target<P>{more.out, more.linear.weights().view()}...};
+            gemm_shared(std::span<const gemm_target<P>>(targets), input.view());
             return;
         }
     }
-    for (const auto& [linear, out] : outputs) linear->forward(out, x, scratch);
+    first.linear.forward(first.out, x, scratch);
+    (more.linear.forward(more.out, x, scratch), ...);
 }
 
 }  // namespace ternary::inline TERNARY_ABI::bitnet

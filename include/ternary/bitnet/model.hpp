@@ -261,7 +261,8 @@ private:
 
             // Attention: h = x + Wo [SubNorm] Attention(RoPE(Wq n), RoPE(Wk n), Wv n), n = Norm(x)
             const matrix_view<const float> n1 = normed_input(x, normed, w.attn_norm);
-            forward_shared<Linear>(n1, {{&w.wq, query}, {&w.wk, keys}, {&w.wv, values}}, work.linear);
+            forward_shared(n1, work.linear, shared_output<Linear>{w.wq, query}, shared_output<Linear>{w.wk, keys},
+                           shared_output<Linear>{w.wv, values});
             for_tokens(n, c.dim, [&](std::size_t t) {
                 rope(row(query, t), c.head_dim(), row(cos, t), row(sin, t), c.rope);
                 rope(row(keys, t), c.head_dim(), row(cos, t), row(sin, t), c.rope);
@@ -277,7 +278,7 @@ private:
             // Feed-forward: x = h + Wdown [SubNorm](act(Wgate n) * (Wup n)), n = Norm(h)
             const auto gate = rows(work.gate, n, c.hidden_dim), up = rows(work.up, n, c.hidden_dim);
             const matrix_view<const float> n2 = normed_input(x, normed, w.ffn_norm);
-            forward_shared<Linear>(n2, {{&w.w_gate, gate}, {&w.w_up, up}}, work.linear);
+            forward_shared(n2, work.linear, shared_output<Linear>{w.w_gate, gate}, shared_output<Linear>{w.w_up, up});
             for_tokens(n, c.hidden_dim, [&](std::size_t t) {
                 const std::span<float> g = row(gate, t), u = row(up, t);
                 for (std::size_t i = 0; i < c.hidden_dim; ++i) g[i] = activate(g[i], c.activation) * u[i];
@@ -416,9 +417,9 @@ private:
                                       matrix_view<float> keys, matrix_view<float> values) {
         for (std::size_t t = 0; t < tokens.size(); ++t) {
             sequence& seq = *tokens[t].seq;
-            const std::size_t pos = tokens[t].position, capacity = seq.capacity();
+            const std::size_t pos = tokens[t].position, stride = seq.key_stride();
             float* key_cache = seq.keys(layer);
-            for (std::size_t d = 0; d < keys.cols(); ++d) key_cache[d * capacity + pos] = keys(t, d);
+            for (std::size_t d = 0; d < keys.cols(); ++d) key_cache[d * stride + pos] = keys(t, d);
             std::copy_n(&values(t, 0), values.cols(), seq.values(layer) + pos * values.cols());
         }
     }
@@ -438,7 +439,7 @@ private:
             const std::size_t kv_offset = (h / group) * head_dim;
             float* scores = per_thread_scratch<float>(seen);
             const detail::attention_kernels& kernels = detail::attention_kernels::best();
-            kernels.scores(&query(t, h * head_dim), seq.keys(layer) + kv_offset * seq.capacity(), seq.capacity(), head_dim,
+            kernels.scores(&query(t, h * head_dim), seq.keys(layer) + kv_offset * seq.key_stride(), seq.key_stride(), head_dim,
                            seen, scale, scores);
             softmax(std::span(scores, seen));
             kernels.values(scores, seq.values(layer) + kv_offset, kv_dim, head_dim, seen, &attention(t, h * head_dim));
