@@ -110,7 +110,7 @@ void parallel_block_dots(std::span<const dots_target<P>> targets, const activati
     // The tasks of all the matrices, numbered one after the other.
     constexpr std::size_t max_targets = 8;
     if (targets.size() > max_targets) fail<shape_error>("parallel_block_dots", "more than ", max_targets, " matrices at once");
-    std::size_t grain[max_targets], first_task[max_targets + 1] = {0};
+    std::size_t grain[max_targets] = {}, first_task[max_targets + 1] = {};
     for (std::size_t m = 0; m < targets.size(); ++m) {
         const ternary_matrix_view<P>& w = *targets[m].w;
         grain[m] = rows_per_task(w.rows(), P::storage_bytes(1, w.cols()), threads);
@@ -200,7 +200,7 @@ void gemm_shared(std::span<const gemm_target<P>> targets, const activation_batch
         return;
     }
     std::int32_t* dots = per_thread_scratch<std::int32_t>(dot_count);
-    detail::dots_target<P> dot_targets[max_targets];
+    detail::dots_target<P> dot_targets[max_targets] = {};
     for (std::size_t m = 0, offset = 0; m < targets.size(); ++m) {
         const ternary_matrix_view<P>& w = targets[m].weights;
         dot_targets[m] = {&w, dots + offset};
