@@ -144,6 +144,58 @@ TEST_CASE("a model's logits are bit-identical for any number of threads") {
     ternary::set_threads(original);
 }
 
+TEST_CASE("grouped-query attention: the same logits as the model with each kv head repeated per query head") {
+    // An independent check of which kv head each query head reads, and of the loops that serve
+    // four query heads at once: 8 query heads on 2 kv heads, against the same model whose wk and
+    // wv repeat each kv head's rows for its 4 query heads (8 kv heads, plain multi-head
+    // attention). Every score and output is the same sum in the same order: bit for bit.
+    namespace bn = ternary::bitnet;
+    using model_type = bn::transformer<bn::ternary_linear<ternary::two_bit>>;
+    const auto config = bn::preset_config("2b4t,dim=256,hidden=512,layers=2,heads=8,kv_heads=2,vocab=300,seq=64");
+    const model_type grouped = bn::random_model<bn::ternary_linear<ternary::two_bit>>(config, 5);
+    bn::model_config mha_config = config;
+    mha_config.n_kv_heads = config.n_heads;
+    const std::size_t head_dim = config.head_dim(), group = config.n_heads / config.n_kv_heads;
+    const auto repeated = [&](const bn::ternary_linear<ternary::two_bit>& linear) {
+        const auto& w = linear.weights();
+        REQUIRE(w.scales().kind() == ternary::scale_kind::per_matrix);  // rows repeated keep the absmean
+        const std::vector<std::int8_t> trits = w.view().trits();
+        std::vector<std::int8_t> out;
+        for (std::size_t h = 0; h < config.n_heads; ++h) {
+            const auto first = trits.begin() + static_cast<std::ptrdiff_t>((h / group) * head_dim * w.cols());
+            out.insert(out.end(), first, first + static_cast<std::ptrdiff_t>(head_dim * w.cols()));
+        }
+        return bn::ternary_linear<ternary::two_bit>(
+            ternary::ternary_matrix<ternary::two_bit>::from_trits(out, config.n_heads * head_dim, w.cols(),
+                                                                  ternary::weight_scales::copy_of(w.scales().view())),
+            linear.normalizes_input());
+    };
+    bn::model_weights<bn::ternary_linear<ternary::two_bit>> weights = grouped.weights();
+    for (auto& layer : weights.layers) {
+        layer.wk = repeated(layer.wk);
+        layer.wv = repeated(layer.wv);
+    }
+    const model_type mha(mha_config, std::move(weights));
+    const std::size_t original = ternary::threads();
+    for (std::size_t threads : {1u, 2u}) {
+        CAPTURE(threads);
+        ternary::set_threads(threads);
+        std::vector<std::size_t> prompt(40);
+        for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = (i * 37 + 11) % config.vocab_size;
+        const auto run = [&](const model_type& model) {
+            bn::sequence seq = model.new_sequence();
+            bn::workspace work;
+            std::vector<float> logits;
+            const auto append = [&](std::span<const float> v) { logits.insert(logits.end(), v.begin(), v.end()); };
+            append(model.forward(seq, prompt, work, true));  // a batch: whole groups per task
+            for (std::size_t token : {7u, 123u, 42u}) append(model.forward(seq, std::span(&token, 1), work));  // decode
+            return logits;
+        };
+        CHECK(run(grouped) == run(mha));
+    }
+    ternary::set_threads(original);
+}
+
 TEST_CASE("a model repacked to base3 (and back) gives the same logits bit for bit") {
     // The products are exact in every packing, so the packing cannot change a logit: prompt
     // (GEMM tiles), decode steps (GEMV tiles), the f32 head and the int8 head.
@@ -199,52 +251,62 @@ TEST_CASE("a prompt longer than a prefill slice: the same logits as one token at
     CHECK(std::equal(last.begin(), last.end(), all_logits.end() - static_cast<std::ptrdiff_t>(config.vocab_size)));
 }
 
-TEST_CASE("attention's vector loops give the same bits at every width, and match a plain loop") {
+TEST_CASE("attention's vector loops give the same bits at every width and group size, and match a plain loop") {
     namespace d = ternary::bitnet::detail;
     struct shape {
-        std::size_t head_dim, capacity, count, stride;
+        std::size_t head_dim, key_stride, count, stride;
     };
     // Tails at every width; the second shape also runs the blocks of several vectors (64
-    // positions and 128 dimensions at once with AVX-512, 16 and 32 on the baseline).
+    // positions and 128 dimensions at once with AVX-512, 16 and 32 on the baseline). Query
+    // heads sharing a kv head: 1 to 5 at once (the loops take up to 4 together).
     for (const shape sh : {shape{40, 53, 51, 70}, shape{136, 150, 147, 140}}) {
-        CAPTURE(sh.head_dim);
-        CAPTURE(sh.count);
-        const std::size_t head_dim = sh.head_dim, capacity = sh.capacity, count = sh.count, stride = sh.stride;
-        const auto q = test::random_floats(head_dim), keys = test::random_floats(head_dim * capacity),
-                   values = test::random_floats(count * stride), weights = test::random_floats(count);
-        // The plain loops: each output one sum in index order, each product rounded before the add.
-        std::vector<float> plain_scores(count), plain_values(head_dim);
-        for (std::size_t s = 0; s < count; ++s) {
-            volatile float score = 0.0f;  // volatile: no fused multiply-add here either
-            for (std::size_t i = 0; i < head_dim; ++i) {
-                const volatile float product = q[i] * keys[i * capacity + s];
-                score = score + product;
+        for (const std::size_t queries : {1u, 2u, 3u, 4u, 5u}) {
+            CAPTURE(sh.head_dim);
+            CAPTURE(sh.count);
+            CAPTURE(queries);
+            const std::size_t head_dim = sh.head_dim, key_stride = sh.key_stride, count = sh.count, stride = sh.stride;
+            const std::size_t q_stride = head_dim + 3, rows_stride = count + 5, out_stride = head_dim + 2;
+            const auto q = test::random_floats(queries * q_stride), keys = test::random_floats(head_dim * key_stride),
+                       values = test::random_floats(count * stride), weights = test::random_floats(queries * rows_stride);
+            // The plain loops: each output one sum in index order, each product rounded before the add.
+            std::vector<float> plain_scores(queries * rows_stride, -1.0f), plain_values(queries * out_stride, -1.0f);
+            for (std::size_t g = 0; g < queries; ++g) {
+                for (std::size_t s = 0; s < count; ++s) {
+                    volatile float score = 0.0f;  // volatile: no fused multiply-add here either
+                    for (std::size_t i = 0; i < head_dim; ++i) {
+                        const volatile float product = q[g * q_stride + i] * keys[i * key_stride + s];
+                        score = score + product;
+                    }
+                    plain_scores[g * rows_stride + s] = score / 3.0f;
+                }
+                for (std::size_t i = 0; i < head_dim; ++i) {
+                    volatile float acc = 0.0f;
+                    for (std::size_t s = 0; s < count; ++s) {
+                        const volatile float product = weights[g * rows_stride + s] * values[s * stride + i];
+                        acc = acc + product;
+                    }
+                    plain_values[g * out_stride + i] = acc;
+                }
             }
-            plain_scores[s] = score / 3.0f;
-        }
-        for (std::size_t i = 0; i < head_dim; ++i) {
-            volatile float acc = 0.0f;
-            for (std::size_t s = 0; s < count; ++s) {
-                const volatile float product = weights[s] * values[s * stride + i];
-                acc = acc + product;
-            }
-            plain_values[i] = acc;
-        }
-        const auto check = [&](auto scores_fn, auto values_fn) {
-            std::vector<float> scores(count), out(head_dim);
-            scores_fn(q.data(), keys.data(), capacity, head_dim, count, 3.0f, scores.data());
-            values_fn(weights.data(), values.data(), stride, head_dim, count, out.data());
-            CHECK(scores == plain_scores);
-            CHECK(out == plain_values);
-        };
-        check(d::attention_baseline::head_scores, d::attention_baseline::weighted_values);
+            const auto check = [&](auto scores_fn, auto values_fn) {
+                // Untouched padding stays -1: nothing is written past a row.
+                std::vector<float> scores(queries * rows_stride, -1.0f), out(queries * out_stride, -1.0f);
+                scores_fn(q.data(), q_stride, queries, keys.data(), key_stride, head_dim, count, 3.0f, scores.data(),
+                          rows_stride);
+                values_fn(weights.data(), rows_stride, queries, values.data(), stride, head_dim, count, out.data(),
+                          out_stride);
+                CHECK(scores == plain_scores);
+                CHECK(out == plain_values);
+            };
+            check(d::attention_baseline::head_scores, d::attention_baseline::weighted_values);
 #if defined(__x86_64__)
-        if (ternary::simd::cpu().avx512f) {
-            check(d::attention_avx512::head_scores, d::attention_avx512::weighted_values);
-        } else {
-            MESSAGE("no AVX-512 on this CPU: its attention loops are not run");
-        }
+            if (ternary::simd::cpu().avx512f) {
+                check(d::attention_avx512::head_scores, d::attention_avx512::weighted_values);
+            } else {
+                MESSAGE("no AVX-512 on this CPU: its attention loops are not run");
+            }
 #endif
+        }
     }
 }
 

@@ -1,9 +1,11 @@
 #pragma once
-// The inner loops of attention for one head of one query: its scores against every cached key,
-// and the values weighted by their softmax. Plain vector code, compiled twice: for the
+// The inner loops of attention for the query heads of one token that share a kv head: their
+// scores against every cached key, and the values weighted by their softmax (each key and value
+// vector loaded once for up to four query heads). Plain vector code, compiled twice: for the
 // baseline (4 floats a vector: SSE2, NEON) and, on x86, for AVX-512 (16 floats), chosen at run
 // time. Both give the same bits (attention_kernel.inl says why).
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
@@ -48,8 +50,12 @@ namespace ternary::inline TERNARY_ABI::bitnet::detail {
 
 /// The loops for this CPU.
 struct attention_kernels {
-    void (*scores)(const float*, const float*, std::size_t, std::size_t, std::size_t, float, float*);
-    void (*values)(const float*, const float*, std::size_t, std::size_t, std::size_t, float*);
+    // head_scores(q, q_stride, queries, keys, key_stride, head_dim, count, scale, scores, scores_stride)
+    void (*scores)(const float*, std::size_t, std::size_t, const float*, std::size_t, std::size_t, std::size_t, float,
+                   float*, std::size_t);
+    // weighted_values(weights, weights_stride, queries, values, stride, head_dim, count, out, out_stride)
+    void (*values)(const float*, std::size_t, std::size_t, const float*, std::size_t, std::size_t, std::size_t, float*,
+                   std::size_t);
 
     static const attention_kernels& best() {
         static const attention_kernels chosen = [] {

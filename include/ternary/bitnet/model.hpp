@@ -268,7 +268,7 @@ private:
                 rope(row(keys, t), c.head_dim(), row(cos, t), row(sin, t), c.rope);
             });
             store_keys_and_values(l, tokens, keys, values);
-            attend(l, tokens, query, attention);
+            attend(l, tokens, query, attention, work);
             if (c.sub_norms) {
                 for_tokens(n, c.dim, [&](std::size_t t) { rms_norm(row(attention, t), row(attention, t), w.attn_sub_norm, c.norm_eps); });
             }
@@ -417,40 +417,83 @@ private:
                                       matrix_view<float> keys, matrix_view<float> values) {
         for (std::size_t t = 0; t < tokens.size(); ++t) {
             sequence& seq = *tokens[t].seq;
-            const std::size_t pos = tokens[t].position, stride = seq.key_stride();
-            float* key_cache = seq.keys(layer);
-            for (std::size_t d = 0; d < keys.cols(); ++d) key_cache[d * stride + pos] = keys(t, d);
+            const std::size_t pos = tokens[t].position, block = sequence::key_block;
+            float* key_cache = seq.keys(layer, pos / block) + pos % block;
+            for (std::size_t d = 0; d < keys.cols(); ++d) key_cache[d * block] = keys(t, d);
             std::copy_n(&values(t, 0), values.cols(), seq.values(layer) + pos * values.cols());
         }
     }
 
     /// Causal attention of each token's query against its own sequence's cache (positions
-    /// 0 .. its position) into `attention`, each head of each token a separate task on the
-    /// thread pool. Scores q.k / sqrt(head_dim), softmax; query head h reads kv head
-    /// h / (n_heads / n_kv_heads).
+    /// 0 .. its position) into `attention`. Scores q.k / sqrt(head_dim), softmax; query head h
+    /// reads kv head h / (n_heads / n_kv_heads). The query heads that share a kv head go
+    /// together, up to four at a time, so each cached key and value is loaded once for all of
+    /// them; the tasks (token, kv head) go to the thread pool.
     void attend(std::size_t layer, std::span<const workspace::token_row> tokens, matrix_view<float> query,
-                matrix_view<float> attention) const {
+                matrix_view<float> attention, workspace& work) const {
         const model_config& c = config_;
         const std::size_t head_dim = c.head_dim(), group = c.n_heads / c.n_kv_heads, kv_dim = c.kv_dim();
         const float scale = std::sqrt(static_cast<float>(head_dim));
-        const auto one_head = [&](std::size_t t, std::size_t h) {
-            const sequence& seq = *tokens[t].seq;
-            const std::size_t seen = tokens[t].position + 1;  // causal: positions 0 .. its own
-            const std::size_t kv_offset = (h / group) * head_dim;
-            float* scores = per_thread_scratch<float>(seen);
-            const detail::attention_kernels& kernels = detail::attention_kernels::best();
-            kernels.scores(&query(t, h * head_dim), seq.keys(layer) + kv_offset * seq.key_stride(), seq.key_stride(), head_dim,
-                           seen, scale, scores);
-            softmax(std::span(scores, seen));
-            kernels.values(scores, seq.values(layer) + kv_offset, kv_dim, head_dim, seen, &attention(t, h * head_dim));
-        };
+        const detail::attention_kernels& kernels = detail::attention_kernels::best();
         // Threads pay off once the heads read enough cached positions.
         std::size_t positions = 0;
         for (const workspace::token_row& r : tokens) positions += r.position + 1;
-        const std::size_t tasks = tokens.size() * c.n_heads, work = c.n_heads * positions * head_dim;
-        const std::size_t grain = work < (std::size_t{1} << 16) ? tasks : 1;
-        default_pool().run_ranges(tasks, grain, [&](std::size_t begin, std::size_t end) {
-            for (std::size_t task = begin; task < end; ++task) one_head(task / c.n_heads, task % c.n_heads);
+        const bool parallel = c.n_heads * positions * head_dim >= (std::size_t{1} << 16) && default_pool().size() > 1;
+        if (parallel && tokens.size() == 1 && c.n_kv_heads < 4 * default_pool().size()) {
+            attend_one_token(layer, tokens[0], query, attention, work);
+            return;
+        }
+        const auto heads_of = [&](std::size_t t, std::size_t kv) {
+            const sequence& seq = *tokens[t].seq;
+            const std::size_t seen = tokens[t].position + 1;  // causal: positions 0 .. its own
+            const std::size_t first = kv * group;
+            float* scores = per_thread_scratch<float>(group * seen);
+            for (std::size_t p0 = 0; p0 < seen; p0 += sequence::key_block) {
+                kernels.scores(&query(t, first * head_dim), head_dim, group,
+                               seq.keys(layer, p0 / sequence::key_block) + kv * head_dim * sequence::key_block,
+                               sequence::key_block, head_dim, std::min(sequence::key_block, seen - p0), scale, scores + p0, seen);
+            }
+            for (std::size_t g = 0; g < group; ++g) softmax(std::span(scores + g * seen, seen));
+            kernels.values(scores, seen, group, seq.values(layer) + kv * head_dim, kv_dim, head_dim, seen,
+                           &attention(t, first * head_dim), head_dim);
+        };
+        const std::size_t tasks = tokens.size() * c.n_kv_heads;
+        default_pool().run_ranges(tasks, parallel ? 1 : tasks, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t task = begin; task < end; ++task) heads_of(task / c.n_kv_heads, task % c.n_kv_heads);
+        });
+    }
+
+    /// The same for a single token (a decode step of one sequence), whose few kv heads would
+    /// leave threads idle: the scores go in tasks of (kv head, 4 blocks of keys), the softmax in
+    /// tasks of a head, the weighted values in tasks of (kv head, 64 dimensions). Each score and
+    /// each output is still one sum in the same order (the same bits), and each key and value
+    /// is still read once for all the query heads of its group.
+    void attend_one_token(std::size_t layer, const workspace::token_row& token, matrix_view<float> query,
+                          matrix_view<float> attention, workspace& work) const {
+        const model_config& c = config_;
+        const std::size_t head_dim = c.head_dim(), group = c.n_heads / c.n_kv_heads, kv_dim = c.kv_dim();
+        const float scale = std::sqrt(static_cast<float>(head_dim));
+        const detail::attention_kernels& kernels = detail::attention_kernels::best();
+        const sequence& seq = *token.seq;
+        const std::size_t seen = token.position + 1;
+        if (work.scores.size() < c.n_heads * seen) work.scores.resize(c.n_heads * seen);
+        float* const scores = work.scores.data();  // head h's row at h * seen
+        constexpr std::size_t block = sequence::key_block, dimension_chunk = 64;
+        const std::size_t blocks = (seen + block - 1) / block;
+        default_pool().run_ranges(c.n_kv_heads * blocks, 4, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t task = begin; task < end; ++task) {
+                const std::size_t kv = task / blocks, b = task % blocks;
+                kernels.scores(&query(0, kv * group * head_dim), head_dim, group,
+                               seq.keys(layer, b) + kv * head_dim * block, block, head_dim, std::min(block, seen - b * block),
+                               scale, scores + kv * group * seen + b * block, seen);
+            }
+        });
+        default_pool().run(c.n_heads, [&](std::size_t h) { softmax(std::span(scores + h * seen, seen)); });
+        const std::size_t dimension_chunks = (head_dim + dimension_chunk - 1) / dimension_chunk;
+        default_pool().run(c.n_kv_heads * dimension_chunks, [&](std::size_t task) {
+            const std::size_t kv = task / dimension_chunks, i0 = task % dimension_chunks * dimension_chunk;
+            kernels.values(scores + kv * group * seen, seen, group, seq.values(layer) + kv * head_dim + i0, kv_dim,
+                           std::min(dimension_chunk, head_dim - i0), seen, &attention(0, kv * group * head_dim + i0), head_dim);
         });
     }
 

@@ -48,9 +48,9 @@ private:
     std::atomic<std::size_t> used_{0};
 };
 
-/// One sequence's KV cache: for each layer the keys after RoPE, stored a dimension at a time
-/// (kv_dim rows of key_stride() >= capacity floats, so a head's scores read each dimension's
-/// positions contiguously), and
+/// One sequence's KV cache: for each layer the keys after RoPE, in blocks of 64 positions,
+/// each block a dimension at a time (kv_dim rows of 64 floats: a head's scores read each
+/// dimension's positions side by side, and one block of one kv head is 32 KiB in one piece), and
 /// the values a position at a time (capacity x kv_dim). Positions 0 .. position()-1 hold the
 /// tokens fed so far. Made for one model configuration; the transformer checks that it fits.
 class sequence {
@@ -68,9 +68,7 @@ public:
           keys_(other.layers_), values_(other.layers_) {
         grow_to(other.position_, other.position_);
         for (std::size_t l = 0; l < layers_; ++l) {
-            for (std::size_t d = 0; d < kv_dim_; ++d) {
-                std::copy_n(other.keys(l) + d * other.key_stride(), other.position_, keys(l) + d * key_stride());
-            }
+            std::copy_n(other.keys_[l].data(), key_floats(other.position_), keys_[l].data());
             std::copy_n(other.values(l), other.position_ * kv_dim_, values(l));
         }
         position_ = other.position_;
@@ -137,15 +135,14 @@ public:
     /// Records that positions up to `position` now hold tokens (the forward pass wrote them).
     void advance_to(std::size_t position) noexcept { position_ = position; }
 
-    /// Floats from one dimension's keys to the next: capacity() rounded up to an odd number of
-    /// 64-byte lines, so that the rows a head's scores read side by side never lie a multiple
-    /// of 4 KiB apart (at a capacity of 1024 they did: every row in the same L1 cache set, and
-    /// decoding at 700 positions spent a fifth of its time in the scores).
-    std::size_t key_stride() const noexcept { return key_stride_for(capacity_); }
-    /// Layer l's keys, kv_dim rows of key_stride(): dimension d of position p at
-    /// [d * key_stride() + p].
-    float* keys(std::size_t l) noexcept { return keys_[l].data(); }
-    const float* keys(std::size_t l) const noexcept { return keys_[l].data(); }
+    /// Positions per block of keys.
+    static constexpr std::size_t key_block = 64;
+    /// Layer l's keys of positions [b * key_block, (b + 1) * key_block): kv_dim rows of
+    /// key_block floats, dimension d of position b * key_block + j at [d * key_block + j]. (With
+    /// each dimension's row over the whole capacity instead, the 128 rows a head's scores read
+    /// at once lay a page or more apart: long contexts decoded at a third of this speed.)
+    float* keys(std::size_t l, std::size_t b) noexcept { return keys_[l].data() + b * kv_dim_ * key_block; }
+    const float* keys(std::size_t l, std::size_t b) const noexcept { return keys_[l].data() + b * kv_dim_ * key_block; }
     /// Layer l's values, capacity() x kv_dim: position p's at [p * kv_dim].
     float* values(std::size_t l) noexcept { return values_[l].data(); }
     const float* values(std::size_t l) const noexcept { return values_[l].data(); }
@@ -171,7 +168,7 @@ private:
         std::vector<std::vector<float>> keys(layers_), values(layers_);
         try {
             for (std::size_t l = 0; l < layers_; ++l) {
-                keys[l].resize(kv_dim_ * key_stride_for(capacity));
+                keys[l].resize(key_floats(capacity));
                 values[l].resize(capacity * kv_dim_);
             }
         } catch (...) {
@@ -179,9 +176,7 @@ private:
             throw;
         }
         for (std::size_t l = 0; l < layers_; ++l) {
-            for (std::size_t d = 0; d < kv_dim_; ++d) {
-                std::copy_n(keys_[l].data() + d * key_stride(), position_, keys[l].data() + d * key_stride_for(capacity));
-            }
+            std::copy_n(keys_[l].data(), key_floats(position_), keys[l].data());
             std::copy_n(values_[l].data(), position_ * kv_dim_, values[l].data());
         }
         keys_ = std::move(keys);
@@ -189,10 +184,9 @@ private:
         capacity_ = capacity;
     }
 
-    static std::size_t key_stride_for(std::size_t capacity) noexcept {
-        constexpr std::size_t line = 64 / sizeof(float);
-        const std::size_t lines = (capacity + line - 1) / line;
-        return capacity == 0 ? 0 : (lines | 1) * line;  // 0: no cache, no offsets into it
+    /// The floats of a layer's keys for `positions` positions: whole blocks.
+    std::size_t key_floats(std::size_t positions) const noexcept {
+        return (positions + key_block - 1) / key_block * key_block * kv_dim_;
     }
 
     void release() noexcept {
@@ -204,7 +198,7 @@ private:
 
     std::size_t layers_ = 0, kv_dim_ = 0, context_ = 0;
     std::shared_ptr<kv_budget> budget_;
-    std::vector<std::vector<float>> keys_;    // per layer (kv_dim, key_stride())
+    std::vector<std::vector<float>> keys_;    // per layer (blocks, kv_dim, key_block)
     std::vector<std::vector<float>> values_;  // per layer (capacity_, kv_dim)
     std::size_t capacity_ = 0;
     std::size_t position_ = 0;

@@ -44,6 +44,7 @@ private:
     std::vector<float> up;         // (n, hidden_dim)
     std::vector<float> rope_cos;   // (n, head_dim / 2) RoPE's rotations at each token's position
     std::vector<float> rope_sin;
+    std::vector<float> scores;     // (n_heads, positions) one token's attention scores
     std::vector<float> last;       // (tokens with logits, dim) the head's input
     std::vector<float> logits;     // (tokens with logits, vocab_size)
     linear_scratch linear;         // a linear's quantized input
