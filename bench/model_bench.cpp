@@ -400,7 +400,7 @@ int main(int argc, char** argv) {
         std::optional<ternary::io::any_model> loaded;
         if (!o.model.empty()) loaded = ternary::io::load_model(o.model);
         if (!loaded || std::holds_alternative<two_bit_model>(*loaded)) {
-            // Ternary layers: the model twice, in two_bit and in base3 (loaded again, repacked).
+            // Ternary layers: the model twice, in two_bit and in base3 (a copy, repacked).
             two_bit_model two_bit = loaded ? std::get<two_bit_model>(std::move(*loaded)) : two_bit_layers();
             auto base3 = ternary::bitnet::repacked<ternary::base3>(two_bit_model(two_bit));
             const bool base3_first = o.packing == "base3" ||

@@ -71,6 +71,9 @@ inline std::size_t rows_per_task(std::size_t rows, std::size_t row_bytes, std::s
     return (n + row_quantum - 1) / row_quantum * row_quantum;
 }
 
+/// The most matrices one gemm_shared call takes (its task tables live on the stack).
+inline constexpr std::size_t max_shared_matrices = 8;
+
 /// The block dot products of one matrix, into `out` (tokens x rows x blocks).
 template <packing P>
 struct dots_target {
@@ -107,10 +110,8 @@ void parallel_block_dots(std::span<const dots_target<P>> targets, const activati
         return;
     }
 
-    // The tasks of all the matrices, numbered one after the other.
-    constexpr std::size_t max_targets = 8;
-    if (targets.size() > max_targets) fail<shape_error>("parallel_block_dots", "more than ", max_targets, " matrices at once");
-    std::size_t grain[max_targets] = {}, first_task[max_targets + 1] = {};
+    // The tasks of all the matrices, numbered one after the other (gemm_shared checked the count).
+    std::size_t grain[max_shared_matrices] = {}, first_task[max_shared_matrices + 1] = {};
     for (std::size_t m = 0; m < targets.size(); ++m) {
         const ternary_matrix_view<P>& w = *targets[m].w;
         grain[m] = rows_per_task(w.rows(), P::storage_bytes(1, w.cols()), threads);
@@ -182,7 +183,7 @@ struct gemm_target {
 /// matrix, and an unbroken stream of weights from memory). At most 8 matrices.
 template <kernel_policy Policy = default_policy, packing P>
 void gemm_shared(std::span<const gemm_target<P>> targets, const activation_batch_view& x) {
-    constexpr std::size_t max_targets = 8;
+    constexpr std::size_t max_targets = detail::max_shared_matrices;
     if (targets.empty()) return;
     if (targets.size() > max_targets) detail::fail<shape_error>("gemm", "more than ", max_targets, " matrices at once");
     const ternary_matrix_view<P>& first = targets.front().weights;

@@ -433,7 +433,6 @@ private:
                 matrix_view<float> attention, workspace& work) const {
         const model_config& c = config_;
         const std::size_t head_dim = c.head_dim(), group = c.n_heads / c.n_kv_heads, kv_dim = c.kv_dim();
-        const float scale = std::sqrt(static_cast<float>(head_dim));
         const detail::attention_kernels& kernels = detail::attention_kernels::best();
         // Threads pay off once the heads read enough cached positions.
         std::size_t positions = 0;
@@ -448,10 +447,8 @@ private:
             const std::size_t seen = tokens[t].position + 1;  // causal: positions 0 .. its own
             const std::size_t first = kv * group;
             float* scores = per_thread_scratch<float>(group * seen);
-            for (std::size_t p0 = 0; p0 < seen; p0 += sequence::key_block) {
-                kernels.scores(&query(t, first * head_dim), head_dim, group,
-                               seq.keys(layer, p0 / sequence::key_block) + kv * head_dim * sequence::key_block,
-                               sequence::key_block, head_dim, std::min(sequence::key_block, seen - p0), scale, scores + p0, seen);
+            for (std::size_t b = 0; b * sequence::key_block < seen; ++b) {
+                block_scores(layer, seq, &query(t, first * head_dim), kv, b, seen, scores);
             }
             for (std::size_t g = 0; g < group; ++g) softmax(std::span(scores + g * seen, seen));
             kernels.values(scores, seen, group, seq.values(layer) + kv * head_dim, kv_dim, head_dim, seen,
@@ -463,6 +460,18 @@ private:
         });
     }
 
+    /// The scores of the query heads of kv head `kv` (q, head_dim apart) against the keys of
+    /// block b of seq's cache, positions below `seen`: into scores + b * key_block, one row of
+    /// `seen` per query head.
+    void block_scores(std::size_t layer, const sequence& seq, const float* q, std::size_t kv, std::size_t b, std::size_t seen,
+                      float* scores) const {
+        const model_config& c = config_;
+        const std::size_t head_dim = c.head_dim(), block = sequence::key_block;
+        detail::attention_kernels::best().scores(q, head_dim, c.n_heads / c.n_kv_heads, seq.keys(layer, b) + kv * head_dim * block,
+                                                 block, head_dim, std::min(block, seen - b * block),
+                                                 std::sqrt(static_cast<float>(head_dim)), scores + b * block, seen);
+    }
+
     /// The same for a single token (a decode step of one sequence), whose few kv heads would
     /// leave threads idle: the scores go in tasks of (kv head, 4 blocks of keys), the softmax in
     /// tasks of a head, the weighted values in tasks of (kv head, 64 dimensions). Each score and
@@ -472,7 +481,6 @@ private:
                           matrix_view<float> attention, workspace& work) const {
         const model_config& c = config_;
         const std::size_t head_dim = c.head_dim(), group = c.n_heads / c.n_kv_heads, kv_dim = c.kv_dim();
-        const float scale = std::sqrt(static_cast<float>(head_dim));
         const detail::attention_kernels& kernels = detail::attention_kernels::best();
         const sequence& seq = *token.seq;
         const std::size_t seen = token.position + 1;
@@ -483,9 +491,7 @@ private:
         default_pool().run_ranges(c.n_kv_heads * blocks, 4, [&](std::size_t begin, std::size_t end) {
             for (std::size_t task = begin; task < end; ++task) {
                 const std::size_t kv = task / blocks, b = task % blocks;
-                kernels.scores(&query(0, kv * group * head_dim), head_dim, group,
-                               seq.keys(layer, b) + kv * head_dim * block, block, head_dim, std::min(block, seen - b * block),
-                               scale, scores + kv * group * seen + b * block, seen);
+                block_scores(layer, seq, &query(0, kv * group * head_dim), kv, b, seen, scores + kv * group * seen);
             }
         });
         default_pool().run(c.n_heads, [&](std::size_t h) { softmax(std::span(scores + h * seen, seen)); });

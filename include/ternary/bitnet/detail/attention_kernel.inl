@@ -58,21 +58,29 @@ void group_scores(const float* q, std::size_t q_stride, const float* keys, std::
     }
 }
 
+/// f(first, Q) for the queries [0, queries) in groups of at most 4, Q a compile-time size
+/// (std::integral_constant): the loops are unrolled for each group size.
+template <class F>
+void in_query_groups(std::size_t queries, F&& f) {
+    for (std::size_t g = 0; g < queries; g += 4) {
+        switch (std::min<std::size_t>(4, queries - g)) {
+            case 1: f(g, std::integral_constant<std::size_t, 1>{}); break;
+            case 2: f(g, std::integral_constant<std::size_t, 2>{}); break;
+            case 3: f(g, std::integral_constant<std::size_t, 3>{}); break;
+            default: f(g, std::integral_constant<std::size_t, 4>{}); break;
+        }
+    }
+}
+
 /// The scores of `queries` query heads (q + g * q_stride) against one kv head's cached keys,
 /// each query's row at scores + g * scores_stride: see score_blocks.
 inline void head_scores(const float* q, std::size_t q_stride, std::size_t queries, const float* keys,
                         std::size_t key_stride, std::size_t head_dim, std::size_t count, float scale, float* scores,
                         std::size_t scores_stride) {
-    for (std::size_t g = 0; g < queries; g += 4) {
-        const float* qg = q + g * q_stride;
-        float* out = scores + g * scores_stride;
-        switch (std::min<std::size_t>(4, queries - g)) {
-            case 1: group_scores<1>(qg, q_stride, keys, key_stride, head_dim, count, scale, out, scores_stride); break;
-            case 2: group_scores<2>(qg, q_stride, keys, key_stride, head_dim, count, scale, out, scores_stride); break;
-            case 3: group_scores<3>(qg, q_stride, keys, key_stride, head_dim, count, scale, out, scores_stride); break;
-            default: group_scores<4>(qg, q_stride, keys, key_stride, head_dim, count, scale, out, scores_stride); break;
-        }
-    }
+    in_query_groups(queries, [&](std::size_t g, auto size) {
+        group_scores<decltype(size)::value>(q + g * q_stride, q_stride, keys, key_stride, head_dim, count, scale,
+                                            scores + g * scores_stride, scores_stride);
+    });
 }
 
 /// For Q queries: out[g * out_stride + i] = sum_s weights[g * weights_stride + s] *
@@ -120,14 +128,8 @@ void group_values(const float* weights, std::size_t weights_stride, const float*
 inline void weighted_values(const float* weights, std::size_t weights_stride, std::size_t queries, const float* values,
                             std::size_t stride, std::size_t head_dim, std::size_t count, float* out,
                             std::size_t out_stride) {
-    for (std::size_t g = 0; g < queries; g += 4) {
-        const float* wg = weights + g * weights_stride;
-        float* og = out + g * out_stride;
-        switch (std::min<std::size_t>(4, queries - g)) {
-            case 1: group_values<1>(wg, weights_stride, values, stride, head_dim, count, og, out_stride); break;
-            case 2: group_values<2>(wg, weights_stride, values, stride, head_dim, count, og, out_stride); break;
-            case 3: group_values<3>(wg, weights_stride, values, stride, head_dim, count, og, out_stride); break;
-            default: group_values<4>(wg, weights_stride, values, stride, head_dim, count, og, out_stride); break;
-        }
-    }
+    in_query_groups(queries, [&](std::size_t g, auto size) {
+        group_values<decltype(size)::value>(weights + g * weights_stride, weights_stride, values, stride, head_dim, count,
+                                            out + g * out_stride, out_stride);
+    });
 }
