@@ -290,25 +290,45 @@ void measure_vnni_peak() {}
 
 }  // namespace
 
+/// "M,K,BATCH,THREADS,MODE" (MODE cached or dram) as a case; false if it is not one.
+bool parse_case(std::string_view text, run_case& c) {
+    char mode[8] = {};
+    const std::string copy(text);
+    if (std::sscanf(copy.c_str(), "%zu,%zu,%zu,%zu,%7s", &c.m, &c.k, &c.batch, &c.threads, mode) != 5) return false;
+    const std::string_view m(mode);
+    c.dram = m == "dram";
+    return (m == "dram" || m == "cached") && c.m > 0 && c.k > 0 && c.batch > 0 && c.threads > 0;
+}
+
 int main(int argc, char** argv) {
     bool quick = false;
     std::vector<std::string> isas;
+    std::vector<run_case> chosen;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--quick") {
             quick = true;
         } else if (arg == "--isa" && i + 1 < argc) {
             isas.emplace_back(argv[++i]);
+        } else if (run_case c{}; arg == "--case" && i + 1 < argc && parse_case(argv[i + 1], c)) {
+            chosen.push_back(c);
+            ++i;
         } else {
             std::fprintf(stderr,
-                         "usage: ternary-roofline [--quick] [--isa NAME]...\n"
+                         "usage: ternary-roofline [--quick] [--isa NAME]... [--case M,K,BATCH,THREADS,MODE]...\n"
                          "  --quick     a short fixed set of cases (under a minute)\n"
                          "  --isa NAME  only this policy (repeatable; the scalar reference always runs)\n"
+                         "  --case ...  only these cases (repeatable; MODE cached or dram), e.g. 2560,6912,1,2,dram;\n"
+                         "              no peak and no int8 head then\n"
                          "Prints one JSON object per case: op, m, k, batch, threads, mode, isa, packing, us,\n"
                          "gmacs, weight_gbps, read_gbps, bw_fraction, vs_eigen (not for packing int8), vs_scalar;\n"
                          "first, with AVX-512 VNNI, the int8 multiply-add peak (op vnni_peak, gmacs) at 1 and 2 threads.\n");
             return arg == "--help" || arg == "-h" ? 0 : 2;
         }
+    }
+    if (!chosen.empty()) {
+        run(chosen, isas);
+        return 0;
     }
     measure_vnni_peak();
     run(quick ? quick_cases() : full_cases(), isas);
