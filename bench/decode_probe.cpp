@@ -9,11 +9,15 @@
 //   kernel  the library's kernels (two_bit; base3 by arithmetic, avx512vnni; base3 by lookup,
 //           avx512vbmi), results checked against a scalar reference;
 //   probe   a decode design's instructions only (the codes it yields are not the right ones, the
-//           result is thrown away): its time is what that design would cost at best.
+//           result is thrown away): its time is what that design would cost at best;
+//   window code  a candidate byte code for base3 (not TQ1_0's): two 64-entry lookups on bits 0-5
+//           and 2-7 of the byte, XORed; exact, on weights encoded in that code.
 // Prints one JSON object per case: cycles per 64 packed bytes and per 64 weights, in cycles of
 // one vpdpbusd (twelve independent chains of it are timed first: one per cycle on Zen 4/5), and
 // weights_vs_two_bit, the time per weight over the two_bit kernel's.
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -121,6 +125,44 @@ std::pair<double, bool> library_kernel(const setup& s) {
     return {ns / static_cast<double>(rows * (row_bytes / 64)), out == s.code_dots};
 }
 
+/// A base3 byte code of our own, found by simulated annealing over the two tables (maximizing
+/// the number of distinct 5-trit patterns that the 256 bytes decode to, until all 243 are): for
+/// a byte v, low = window_low[v & 63], high = window_high[v >> 2], f = low ^ high; the trits, as
+/// codes w + 1, are low & 3, then the four 2-bit fields of f. 250 bytes decode to valid
+/// patterns, all 243 occur. Decoding is 2 `vpermb`, a shift, an XOR and 5 ANDs per 64 bytes.
+alignas(64) constexpr std::uint8_t window_low[64] = {
+     90, 205, 202, 138,  50,   9, 114,   5, 241,  85, 177, 113,  16, 209, 208, 221,
+     66,  78, 129, 170,  88, 156, 152,  92,  93,  29, 221,  81,  88,  72, 120, 122,
+     38,  25,  21,  42,  29,  69, 221,  93, 230,  84,  68, 100, 124, 208, 242, 192,
+    254, 238,  50,  34, 172, 161, 100,  80,  98, 110, 114, 126, 137,  40,   8,  24};
+alignas(64) constexpr std::uint8_t window_high[64] = {
+    203,  80, 211, 184,  11,  12,  27,  30, 115,  93,  68, 214, 170,   5, 251,  13,
+    218,  35, 240, 153, 228,  56, 125,  18,  15,  77,  70, 218, 120, 245, 119, 141,
+    200,  83, 208, 152,  40, 221, 117,  92,   0,  76, 198,  86, 184,  53, 102,   0,
+    202,  32, 243,  72,  43, 216,  69,  26, 143,  79,  69,  90, 122, 197, 120,   1};
+
+/// The five codes (w + 1, first weight first) of byte v in the window code.
+std::array<int, 5> window_codes(unsigned v) {
+    const unsigned low = window_low[v & 63], f = low ^ window_high[v >> 2];
+    return {static_cast<int>(low & 3), static_cast<int>(f & 3), static_cast<int>((f >> 2) & 3),
+            static_cast<int>((f >> 4) & 3), static_cast<int>((f >> 6) & 3)};
+}
+
+/// pattern (base-3 number of the five codes, first most significant) -> a byte that decodes to it,
+/// or -1.
+std::array<int, 243> window_encoder() {
+    std::array<int, 243> byte_of{};
+    byte_of.fill(-1);
+    for (unsigned v = 0; v < 256; ++v) {
+        const auto c = window_codes(v);
+        if (*std::max_element(c.begin(), c.end()) > 2) continue;
+        int n = 0;
+        for (int code : c) n = n * 3 + code;
+        if (byte_of[static_cast<std::size_t>(n)] < 0) byte_of[static_cast<std::size_t>(n)] = static_cast<int>(v);
+    }
+    return byte_of;
+}
+
 // The probes. Each decode turns a vector of 64 packed bytes into 5 code vectors (base3's count)
 // with the instructions of one design; tables and masks are kept in registers as a kernel would.
 TERNARY_TARGET_BEGIN("avx512f,avx512bw,avx512vnni,avx512vbmi")
@@ -220,7 +262,60 @@ __attribute__((noinline)) std::int32_t probe_loop(const std::uint8_t* weights, s
     return ternary::simd::avx512vnni_kernel::ops::reduce(total);
 }
 
+/// The window code's GEMV, same shape as probe_loop, exact: out[i] = sum_j (trit + 1) * q_j.
+__attribute__((noinline)) void window_code_gemv(const std::uint8_t* weights, std::size_t row_bytes,
+                                                const std::int8_t* planes, std::int32_t* out) {
+    const __m512i low_table = _mm512_load_si512(window_low), high_table = _mm512_load_si512(window_high);
+    const __mmask64 all = ~__mmask64{0};
+    for (std::size_t i = 0; i < rows; i += 2) {
+        __m512i acc[2][5];  // factors 1, 1, 4, 16, 64
+        for (auto& row : acc)
+            for (auto& a : row) a = _mm512_setzero_si512();
+        for (std::size_t c = 0; c < row_bytes / 64; ++c) {
+            __m512i act[5];
+            for (std::size_t p = 0; p < 5; ++p) act[p] = _mm512_loadu_si512(planes + c * 320 + p * 64);
+#pragma GCC unroll 2
+            for (std::size_t r = 0; r < 2; ++r) {
+                const __m512i v = _mm512_loadu_si512(weights + (i + r) * row_bytes + c * 64);
+                const __m512i low = _mm512_maskz_permutexvar_epi8(all, v, low_table);
+                const __m512i f = _mm512_xor_si512(low, _mm512_maskz_permutexvar_epi8(all, _mm512_srli_epi16(v, 2), high_table));
+                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], _mm512_and_si512(low, splat(0x03)), act[0]);
+                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], _mm512_and_si512(f, splat(0x03)), act[1]);
+                acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], _mm512_and_si512(f, splat(0x0C)), act[2]);
+                acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], _mm512_and_si512(f, splat(0x30)), act[3]);
+                acc[r][4] = _mm512_dpbusd_epi32(acc[r][4], _mm512_and_si512(f, splat(0xC0)), act[4]);
+            }
+        }
+        for (std::size_t r = 0; r < 2; ++r) {
+            __m512i sum = _mm512_add_epi32(acc[r][0], acc[r][1]);
+            sum = _mm512_add_epi32(sum, _mm512_maskz_srai_epi32(0xFFFF, acc[r][2], 2));
+            sum = _mm512_add_epi32(sum, _mm512_maskz_srai_epi32(0xFFFF, acc[r][3], 4));
+            sum = _mm512_add_epi32(sum, _mm512_maskz_srai_epi32(0xFFFF, acc[r][4], 6));
+            out[i + r] = ternary::simd::avx512vnni_kernel::ops::reduce(sum);
+        }
+    }
+}
+
 TERNARY_TARGET_END
+
+/// The window code on the setup's matrix: ns per 64 packed bytes, and whether it is exact.
+std::pair<double, bool> window_code_kernel(const setup& s) {
+    const auto byte_of = window_encoder();
+    const std::size_t row_bytes = cols / 5;
+    std::vector<std::uint8_t> weights(rows * row_bytes);
+    for (std::size_t i = 0; i < rows; ++i) {
+        for (std::size_t b = 0; b < row_bytes; ++b) {
+            int n = 0;
+            for (std::size_t k = 0; k < 5; ++k) n = n * 3 + s.trits[i * cols + 5 * b + k] + 1;
+            weights[i * row_bytes + b] = static_cast<std::uint8_t>(byte_of[static_cast<std::size_t>(n)]);
+        }
+    }
+    ternary::aligned_buffer<std::int8_t> planes(ternary::simd::detail::planes_length(cols, 5, 64));
+    ternary::simd::detail::interleave_token(s.x.values().data(), cols, 5, 64, planes.data());
+    std::vector<std::int32_t> out(rows);
+    const double ns = best_ns([&] { window_code_gemv(weights.data(), row_bytes, planes.data(), out.data()); });
+    return {ns / static_cast<double>(rows * (row_bytes / 64)), out == s.code_dots};
+}
 
 template <class Decode>
 double probe_ns_per_vector(const setup& s) {
@@ -257,12 +352,17 @@ int main() {
     report("base3 by arithmetic (avx512vnni kernel)", "kernel", arith_ns, 5, cycle_ns, two_bit_per_weight, arith_exact);
     const auto [lookup_ns, lookup_exact] = library_kernel<ternary::base3, simd::avx512vbmi_kernel::entry>(s);
     report("base3 by lookup (avx512vbmi kernel)", "kernel", lookup_ns, 5, cycle_ns, two_bit_per_weight, lookup_exact);
+    const auto byte_of = window_encoder();
+    const bool complete = std::find(byte_of.begin(), byte_of.end(), -1) == byte_of.end();
+    const auto [window_ns, window_exact] = window_code_kernel(s);
+    report("base3 window code (2 vpermb + shift + xor + 5 ands), all 243 patterns encodable", "kernel", window_ns, 5,
+           cycle_ns, two_bit_per_weight, window_exact && complete);
     report(vnni_only::name, "probe", probe_ns_per_vector<vnni_only>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(averages_and_ands::name, "probe", probe_ns_per_vector<averages_and_ands>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(one_vpermi2b::name, "probe", probe_ns_per_vector<one_vpermi2b>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(two_vpermb::name, "probe", probe_ns_per_vector<two_vpermb>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(lookup_256::name, "probe", probe_ns_per_vector<lookup_256>(s), 5, cycle_ns, two_bit_per_weight, true);
-    return two_bit_exact && arith_exact && lookup_exact ? 0 : 1;
+    return two_bit_exact && arith_exact && lookup_exact && window_exact && complete ? 0 : 1;
 }
 
 #else
