@@ -27,6 +27,8 @@
 
 #include <ternary/ternary.hpp>
 
+#include "vnni_chains.hpp"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -36,22 +38,9 @@ using clock_type = std::chrono::steady_clock;
 constexpr std::size_t rows = 256, cols = 2560;  // whole vectors in both packings
 
 /// Nanoseconds per vpdpbusd when twelve independent chains of it run (one per cycle on Zen 4/5).
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) double vnni_cycle_ns() {
-    constexpr int chains = 12;
+double vnni_cycle_ns() {
     constexpr long iterations = 10'000'000;
-    __m512i acc[chains];
-    for (int i = 0; i < chains; ++i) acc[i] = _mm512_set1_epi32(i);
-    __m512i a = _mm512_set1_epi8(3);
-    const __m512i b = _mm512_set1_epi8(5);
-    const auto start = clock_type::now();
-    for (long n = 0; n < iterations; ++n) {
-#pragma GCC unroll 12
-        for (int i = 0; i < chains; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
-        __asm__ volatile("" : "+v"(a));
-    }
-    const double ns = std::chrono::duration<double, std::nano>(clock_type::now() - start).count();
-    for (int i = 0; i < chains; ++i) __asm__ volatile("" : : "v"(acc[i]));
-    return ns / (chains * static_cast<double>(iterations));
+    return bench::vnni_chains_seconds(iterations) * 1e9 / (bench::vnni_chains * static_cast<double>(iterations));
 }
 
 /// Best over trials of the time per call, each trial repeating f for >= 20 ms.
@@ -182,8 +171,13 @@ TERNARY_ALWAYS_INLINE void five_fields(__m512i a, __m512i b, __m512i (&code)[5])
     code[4] = _mm512_and_si512(b, splat(0x03));
 }
 
+/// What the probes share: their codes carry no factor (their results are thrown away anyway).
+struct probe_decode {
+    static constexpr int shift[5] = {0, 0, 0, 0, 0};
+};
+
 /// The products alone: the raw bytes as codes.
-struct vnni_only {
+struct vnni_only : probe_decode {
     static constexpr const char* name = "probe: 5 vpdpbusd, no decode";
     static TERNARY_ALWAYS_INLINE void decode(__m512i v, const probe_tables&, __m512i (&code)[5]) {
         for (auto& c : code) c = v;
@@ -191,20 +185,17 @@ struct vnni_only {
 };
 
 /// The lookup kernel's arithmetic part: trit 0 by averages and four ands, no table.
-struct averages_and_ands {
+struct averages_and_ands : probe_decode {
     static constexpr const char* name = "probe: trit 0 by averages + 4 ands";
     static TERNARY_ALWAYS_INLINE void decode(__m512i v, const probe_tables&, __m512i (&code)[5]) {
+        five_fields(v, v, code);
         const __m512i three_quarters = _mm512_avg_epu8(v, _mm512_avg_epu8(v, splat(1)));
-        code[0] = _mm512_and_si512(_mm512_sub_epi8(three_quarters, splat(1)), splat(0xC0));
-        code[1] = _mm512_and_si512(v, splat(0x03));
-        code[2] = _mm512_and_si512(v, splat(0x0C));
-        code[3] = _mm512_and_si512(v, splat(0x30));
-        code[4] = _mm512_and_si512(v, splat(0xC0));
+        code[4] = _mm512_and_si512(_mm512_sub_epi8(three_quarters, splat(1)), splat(0xC0));
     }
 };
 
 /// The best a one-table design could do: one 128-entry lookup (vpermi2b) on the raw byte, five ands.
-struct one_vpermi2b {
+struct one_vpermi2b : probe_decode {
     static constexpr const char* name = "probe: 1 vpermi2b + 5 ands";
     static TERNARY_ALWAYS_INLINE void decode(__m512i v, const probe_tables& t, __m512i (&code)[5]) {
         const __m512i fields = _mm512_permutex2var_epi8(t.t0, v, t.t1);
@@ -213,7 +204,7 @@ struct one_vpermi2b {
 };
 
 /// Two 64-entry lookups (vpermb) on bits 0-5 and 2-7 of the byte, five ands.
-struct two_vpermb {
+struct two_vpermb : probe_decode {
     static constexpr const char* name = "probe: 2 vpermb + shift + 5 ands";
     static TERNARY_ALWAYS_INLINE void decode(__m512i v, const probe_tables& t, __m512i (&code)[5]) {
         // (The zero-masked form: GCC 12's unmasked one trips -Wuninitialized in its header.)
@@ -225,7 +216,7 @@ struct two_vpermb {
 
 /// The lookup kernel's table part: a 256-entry lookup (two vpermi2b, the top bit's mask, a
 /// blend) and four ands; trit 0 left out.
-struct lookup_256 {
+struct lookup_256 : probe_decode {
     static constexpr const char* name = "probe: 256-entry lookup (2 vpermi2b + mask + blend) + 4 ands";
     static TERNARY_ALWAYS_INLINE void decode(__m512i v, const probe_tables& t, __m512i (&code)[5]) {
         const __m512i low = _mm512_permutex2var_epi8(t.t0, v, t.t1);
@@ -236,11 +227,28 @@ struct lookup_256 {
     }
 };
 
+/// The window code: code 0 from the low lookup, codes 1-4 the fields of the two lookups' XOR
+/// (exact; its tables are window_low and window_high, in t0 and t1).
+struct window_code {
+    static constexpr int shift[5] = {0, 0, 2, 4, 6};  // codes 2-4 carry a factor 4, 16, 64
+    static TERNARY_ALWAYS_INLINE void decode(__m512i v, const probe_tables& t, __m512i (&code)[5]) {
+        const __mmask64 all = ~__mmask64{0};
+        const __m512i low = _mm512_maskz_permutexvar_epi8(all, v, t.t0);
+        const __m512i f = _mm512_xor_si512(low, _mm512_maskz_permutexvar_epi8(all, _mm512_srli_epi16(v, 2), t.t1));
+        code[0] = _mm512_and_si512(low, splat(0x03));
+        code[1] = _mm512_and_si512(f, splat(0x03));
+        code[2] = _mm512_and_si512(f, splat(0x0C));
+        code[3] = _mm512_and_si512(f, splat(0x30));
+        code[4] = _mm512_and_si512(f, splat(0xC0));
+    }
+};
+
 /// Rows in pairs, one token, activations in registers: the shape of the library's GEMV tile.
+/// out[i] = sum over planes p of (sum of code_p * q_p) >> Decode::shift[p] (for the probes, whose
+/// codes are not the right ones, a number to throw away).
 template <class Decode>
-__attribute__((noinline)) std::int32_t probe_loop(const std::uint8_t* weights, std::size_t row_bytes,
-                                                  const std::int8_t* planes, const probe_tables& tables) {
-    __m512i total = _mm512_setzero_si512();
+__attribute__((noinline)) void gemv_pairs(const std::uint8_t* weights, std::size_t row_bytes, const std::int8_t* planes,
+                                          const probe_tables& tables, std::int32_t* out) {
     for (std::size_t i = 0; i < rows; i += 2) {
         __m512i acc[2][5];
         for (auto& row : acc)
@@ -256,41 +264,12 @@ __attribute__((noinline)) std::int32_t probe_loop(const std::uint8_t* weights, s
                 for (std::size_t p = 0; p < 5; ++p) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], code[p], act[p]);
             }
         }
-        for (auto& row : acc)
-            for (auto& a : row) total = _mm512_add_epi32(total, a);
-    }
-    return ternary::simd::avx512vnni_kernel::ops::reduce(total);
-}
-
-/// The window code's GEMV, same shape as probe_loop, exact: out[i] = sum_j (trit + 1) * q_j.
-__attribute__((noinline)) void window_code_gemv(const std::uint8_t* weights, std::size_t row_bytes,
-                                                const std::int8_t* planes, std::int32_t* out) {
-    const __m512i low_table = _mm512_load_si512(window_low), high_table = _mm512_load_si512(window_high);
-    const __mmask64 all = ~__mmask64{0};
-    for (std::size_t i = 0; i < rows; i += 2) {
-        __m512i acc[2][5];  // factors 1, 1, 4, 16, 64
-        for (auto& row : acc)
-            for (auto& a : row) a = _mm512_setzero_si512();
-        for (std::size_t c = 0; c < row_bytes / 64; ++c) {
-            __m512i act[5];
-            for (std::size_t p = 0; p < 5; ++p) act[p] = _mm512_loadu_si512(planes + c * 320 + p * 64);
-#pragma GCC unroll 2
-            for (std::size_t r = 0; r < 2; ++r) {
-                const __m512i v = _mm512_loadu_si512(weights + (i + r) * row_bytes + c * 64);
-                const __m512i low = _mm512_maskz_permutexvar_epi8(all, v, low_table);
-                const __m512i f = _mm512_xor_si512(low, _mm512_maskz_permutexvar_epi8(all, _mm512_srli_epi16(v, 2), high_table));
-                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], _mm512_and_si512(low, splat(0x03)), act[0]);
-                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], _mm512_and_si512(f, splat(0x03)), act[1]);
-                acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], _mm512_and_si512(f, splat(0x0C)), act[2]);
-                acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], _mm512_and_si512(f, splat(0x30)), act[3]);
-                acc[r][4] = _mm512_dpbusd_epi32(acc[r][4], _mm512_and_si512(f, splat(0xC0)), act[4]);
-            }
-        }
         for (std::size_t r = 0; r < 2; ++r) {
-            __m512i sum = _mm512_add_epi32(acc[r][0], acc[r][1]);
-            sum = _mm512_add_epi32(sum, _mm512_maskz_srai_epi32(0xFFFF, acc[r][2], 2));
-            sum = _mm512_add_epi32(sum, _mm512_maskz_srai_epi32(0xFFFF, acc[r][3], 4));
-            sum = _mm512_add_epi32(sum, _mm512_maskz_srai_epi32(0xFFFF, acc[r][4], 6));
+            __m512i sum = _mm512_setzero_si512();
+            for (std::size_t p = 0; p < 5; ++p) {
+                const __m128i count = _mm_cvtsi32_si128(Decode::shift[p]);
+                sum = _mm512_add_epi32(sum, _mm512_maskz_sra_epi32(0xFFFF, acc[r][p], count));
+            }
             out[i + r] = ternary::simd::avx512vnni_kernel::ops::reduce(sum);
         }
     }
@@ -312,8 +291,11 @@ std::pair<double, bool> window_code_kernel(const setup& s) {
     }
     ternary::aligned_buffer<std::int8_t> planes(ternary::simd::detail::planes_length(cols, 5, 64));
     ternary::simd::detail::interleave_token(s.x.values().data(), cols, 5, 64, planes.data());
+    probe_tables tables{};
+    std::memcpy(&tables.t0, window_low, 64);
+    std::memcpy(&tables.t1, window_high, 64);
     std::vector<std::int32_t> out(rows);
-    const double ns = best_ns([&] { window_code_gemv(weights.data(), row_bytes, planes.data(), out.data()); });
+    const double ns = best_ns([&] { gemv_pairs<window_code>(weights.data(), row_bytes, planes.data(), tables, out.data()); });
     return {ns / static_cast<double>(rows * (row_bytes / 64)), out == s.code_dots};
 }
 
@@ -327,9 +309,8 @@ double probe_ns_per_vector(const setup& s) {
     probe_tables tables{};
     const std::uint8_t* table = ternary::simd::detail::base3_trits_1_to_4.bytes;
     std::memcpy(&tables, table, sizeof tables);
-    volatile std::int32_t sink = 0;
-    const double ns = best_ns([&] { sink = probe_loop<Decode>(w.bytes().data(), row_bytes, planes.data(), tables); });
-    (void)sink;
+    std::vector<std::int32_t> out(rows);
+    const double ns = best_ns([&] { gemv_pairs<Decode>(w.bytes().data(), row_bytes, planes.data(), tables, out.data()); });
     return ns / static_cast<double>(rows * (row_bytes / 64));
 }
 

@@ -26,6 +26,7 @@
 
 #include "bandwidth.hpp"
 #include "native_reference.hpp"
+#include "vnni_chains.hpp"
 
 namespace {
 
@@ -248,25 +249,12 @@ std::vector<run_case> full_cases() {
 }
 
 #if defined(__x86_64__)
-/// The most int8 multiply-adds one core can do: twelve independent chains of 512-bit
-/// vpdpbusd (64 multiply-adds each), nothing else. What any int8 product, ternary or not, can
-/// reach at most on this machine (Zen 5 in these VMs: one vpdpbusd zmm per cycle).
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) double vnni_peak_gmacs_one_thread() {
-    constexpr int chains = 12;
+/// The most int8 multiply-adds one core can do: vpdpbusd alone (bench::vnni_chains_seconds).
+/// What any int8 product, ternary or not, can reach at most on this machine.
+double vnni_peak_gmacs_one_thread() {
     constexpr long iterations = 20'000'000;
-    __m512i acc[chains];
-    for (int i = 0; i < chains; ++i) acc[i] = _mm512_set1_epi32(i);
-    __m512i a = _mm512_set1_epi8(3);
-    const __m512i b = _mm512_set1_epi8(5);
-    const auto start = clock_type::now();
-    for (long n = 0; n < iterations; ++n) {
-#pragma GCC unroll 12
-        for (int i = 0; i < chains; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
-        __asm__ volatile("" : "+v"(a));  // a new operand each time: nothing is hoisted
-    }
-    const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-    for (int i = 0; i < chains; ++i) __asm__ volatile("" : : "v"(acc[i]));
-    return 64.0 * chains * static_cast<double>(iterations) / seconds / 1e9;
+    const double seconds = bench::vnni_chains_seconds(iterations);
+    return 64.0 * bench::vnni_chains * static_cast<double>(iterations) / seconds / 1e9;
 }
 
 /// The VNNI peak at 1 and 2 threads (each thread its own chains), one JSON line each.
