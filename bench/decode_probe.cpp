@@ -85,6 +85,16 @@ setup make_setup() {
     return {std::move(trits), std::move(x), std::move(dots)};
 }
 
+/// One token's activation planes (detail/interleave.hpp) for a packing of g weights per byte.
+ternary::aligned_buffer<std::int8_t> planes_of(const setup& s, std::size_t g) {
+    ternary::aligned_buffer<std::int8_t> planes(ternary::simd::detail::planes_length(cols, g, 64));
+    ternary::simd::detail::interleave_token(s.x.values().data(), cols, g, 64, planes.data());
+    return planes;
+}
+
+/// ns per call of a GEMV over all rows -> ns per 64 packed bytes of a row.
+double per_vector(double ns, std::size_t row_bytes) { return ns / static_cast<double>(rows * (row_bytes / 64)); }
+
 void report(const char* name, const char* kind, double ns_per_vector, std::size_t weights_per_byte, double cycle_ns,
             double two_bit_ns_per_weight, bool exact) {
     const double cycles = ns_per_vector / cycle_ns;
@@ -104,14 +114,13 @@ std::pair<double, bool> library_kernel(const setup& s) {
     constexpr std::size_t g = Packing::weights_per_byte;
     const auto w = ternary::ternary_matrix<Packing>::from_trits(s.trits, rows, cols, ternary::weight_scales::per_matrix(1.0f));
     const std::size_t row_bytes = Packing::row_bytes(cols);
-    ternary::aligned_buffer<std::int8_t> planes(ternary::simd::detail::planes_length(cols, g, 64));
-    ternary::simd::detail::interleave_token(s.x.values().data(), cols, g, 64, planes.data());
+    const auto planes = planes_of(s, g);
     std::vector<std::int32_t> out(rows);
     const auto run = [&] {
         Entry::template run<g>(w.bytes().data(), row_bytes, 0, rows, planes.data(), planes.size(), 1, out.data(), rows);
     };
     const double ns = best_ns(run);
-    return {ns / static_cast<double>(rows * (row_bytes / 64)), out == s.code_dots};
+    return {per_vector(ns, row_bytes), out == s.code_dots};
 }
 
 /// A base3 byte code of our own, found by simulated annealing over the two tables (maximizing
@@ -277,9 +286,11 @@ __attribute__((noinline)) void gemv_pairs(const std::uint8_t* weights, std::size
 
 TERNARY_TARGET_END
 
-/// The window code on the setup's matrix: ns per 64 packed bytes, and whether it is exact.
+/// The window code on the setup's matrix: ns per 64 packed bytes, and whether it is exact (every
+/// pattern encodable, every result the reference's).
 std::pair<double, bool> window_code_kernel(const setup& s) {
     const auto byte_of = window_encoder();
+    if (std::find(byte_of.begin(), byte_of.end(), -1) != byte_of.end()) return {0.0, false};
     const std::size_t row_bytes = cols / 5;
     std::vector<std::uint8_t> weights(rows * row_bytes);
     for (std::size_t i = 0; i < rows; ++i) {
@@ -289,14 +300,13 @@ std::pair<double, bool> window_code_kernel(const setup& s) {
             weights[i * row_bytes + b] = static_cast<std::uint8_t>(byte_of[static_cast<std::size_t>(n)]);
         }
     }
-    ternary::aligned_buffer<std::int8_t> planes(ternary::simd::detail::planes_length(cols, 5, 64));
-    ternary::simd::detail::interleave_token(s.x.values().data(), cols, 5, 64, planes.data());
+    const auto planes = planes_of(s, 5);
     probe_tables tables{};
     std::memcpy(&tables.t0, window_low, 64);
     std::memcpy(&tables.t1, window_high, 64);
     std::vector<std::int32_t> out(rows);
     const double ns = best_ns([&] { gemv_pairs<window_code>(weights.data(), row_bytes, planes.data(), tables, out.data()); });
-    return {ns / static_cast<double>(rows * (row_bytes / 64)), out == s.code_dots};
+    return {per_vector(ns, row_bytes), out == s.code_dots};
 }
 
 template <class Decode>
@@ -304,14 +314,13 @@ double probe_ns_per_vector(const setup& s) {
     const auto w = ternary::ternary_matrix<ternary::base3>::from_trits(s.trits, rows, cols,
                                                                        ternary::weight_scales::per_matrix(1.0f));
     const std::size_t row_bytes = ternary::base3::row_bytes(cols);
-    ternary::aligned_buffer<std::int8_t> planes(ternary::simd::detail::planes_length(cols, 5, 64));
-    ternary::simd::detail::interleave_token(s.x.values().data(), cols, 5, 64, planes.data());
+    const auto planes = planes_of(s, 5);
     probe_tables tables{};
     const std::uint8_t* table = ternary::simd::detail::base3_trits_1_to_4.bytes;
     std::memcpy(&tables, table, sizeof tables);
     std::vector<std::int32_t> out(rows);
     const double ns = best_ns([&] { gemv_pairs<Decode>(w.bytes().data(), row_bytes, planes.data(), tables, out.data()); });
-    return ns / static_cast<double>(rows * (row_bytes / 64));
+    return per_vector(ns, row_bytes);
 }
 
 }  // namespace
@@ -333,17 +342,15 @@ int main() {
     report("base3 by arithmetic (avx512vnni kernel)", "kernel", arith_ns, 5, cycle_ns, two_bit_per_weight, arith_exact);
     const auto [lookup_ns, lookup_exact] = library_kernel<ternary::base3, simd::avx512vbmi_kernel::entry>(s);
     report("base3 by lookup (avx512vbmi kernel)", "kernel", lookup_ns, 5, cycle_ns, two_bit_per_weight, lookup_exact);
-    const auto byte_of = window_encoder();
-    const bool complete = std::find(byte_of.begin(), byte_of.end(), -1) == byte_of.end();
     const auto [window_ns, window_exact] = window_code_kernel(s);
     report("base3 window code (2 vpermb + shift + xor + 5 ands), all 243 patterns encodable", "kernel", window_ns, 5,
-           cycle_ns, two_bit_per_weight, window_exact && complete);
+           cycle_ns, two_bit_per_weight, window_exact);
     report(vnni_only::name, "probe", probe_ns_per_vector<vnni_only>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(averages_and_ands::name, "probe", probe_ns_per_vector<averages_and_ands>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(one_vpermi2b::name, "probe", probe_ns_per_vector<one_vpermi2b>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(two_vpermb::name, "probe", probe_ns_per_vector<two_vpermb>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(lookup_256::name, "probe", probe_ns_per_vector<lookup_256>(s), 5, cycle_ns, two_bit_per_weight, true);
-    return two_bit_exact && arith_exact && lookup_exact && window_exact && complete ? 0 : 1;
+    return two_bit_exact && arith_exact && lookup_exact && window_exact ? 0 : 1;
 }
 
 #else

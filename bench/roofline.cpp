@@ -18,10 +18,6 @@
 #include <thread>
 #include <vector>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #include <ternary/ternary.hpp>
 
 #include "bandwidth.hpp"
