@@ -7,11 +7,10 @@
 // library's inner-loop shape: 64 packed bytes of each of 2 rows against one token's
 // activation planes, one vpdpbusd per code vector. Two kinds of case:
 //   kernel  the library's kernels (two_bit; base3 by arithmetic, avx512vnni; base3 by lookup,
-//           avx512vbmi), results checked against a scalar reference;
+//           avx512vbmi; base3_window, avx512vbmi: two 64-entry lookups on bits 0-5 and 2-7 of
+//           the byte, XORed), results checked against a scalar reference;
 //   probe   a decode design's instructions only (the codes it yields are not the right ones, the
-//           result is thrown away): its time is what that design would cost at best;
-//   window code  a candidate byte code for base3 (not TQ1_0's): two 64-entry lookups on bits 0-5
-//           and 2-7 of the byte, XORed; exact, on weights encoded in that code.
+//           result is thrown away): its time is what that design would cost at best.
 // Prints one JSON object per case: cycles per 64 packed bytes and per 64 weights, in cycles of
 // one vpdpbusd (twelve independent chains of it are timed first: one per cycle on Zen 4/5), and
 // weights_vs_two_bit, the time per weight over the two_bit kernel's.
@@ -107,7 +106,7 @@ void report(const char* name, const char* kind, double ns_per_vector, std::size_
     std::fflush(stdout);
 }
 
-/// A library kernel (Entry::run<G>) on the setup's matrix: ns per 64 packed bytes of a row, and
+/// A library kernel (Entry::run<P>) on the setup's matrix: ns per 64 packed bytes of a row, and
 /// whether its results are the reference's.
 template <class Packing, class Entry>
 std::pair<double, bool> library_kernel(const setup& s) {
@@ -117,48 +116,10 @@ std::pair<double, bool> library_kernel(const setup& s) {
     const auto planes = planes_of(s, g);
     std::vector<std::int32_t> out(rows);
     const auto run = [&] {
-        Entry::template run<g>(w.bytes().data(), row_bytes, 0, rows, planes.data(), planes.size(), 1, out.data(), rows);
+        Entry::template run<Packing>(w.bytes().data(), row_bytes, 0, rows, planes.data(), planes.size(), 1, out.data(), rows);
     };
     const double ns = best_ns(run);
     return {per_vector(ns, row_bytes), out == s.code_dots};
-}
-
-/// A base3 byte code of our own, found by simulated annealing over the two tables (maximizing
-/// the number of distinct 5-trit patterns that the 256 bytes decode to, until all 243 are): for
-/// a byte v, low = window_low[v & 63], high = window_high[v >> 2], f = low ^ high; the trits, as
-/// codes w + 1, are low & 3, then the four 2-bit fields of f. 250 bytes decode to valid
-/// patterns, all 243 occur. Decoding is 2 `vpermb`, a shift, an XOR and 5 ANDs per 64 bytes.
-alignas(64) constexpr std::uint8_t window_low[64] = {
-     90, 205, 202, 138,  50,   9, 114,   5, 241,  85, 177, 113,  16, 209, 208, 221,
-     66,  78, 129, 170,  88, 156, 152,  92,  93,  29, 221,  81,  88,  72, 120, 122,
-     38,  25,  21,  42,  29,  69, 221,  93, 230,  84,  68, 100, 124, 208, 242, 192,
-    254, 238,  50,  34, 172, 161, 100,  80,  98, 110, 114, 126, 137,  40,   8,  24};
-alignas(64) constexpr std::uint8_t window_high[64] = {
-    203,  80, 211, 184,  11,  12,  27,  30, 115,  93,  68, 214, 170,   5, 251,  13,
-    218,  35, 240, 153, 228,  56, 125,  18,  15,  77,  70, 218, 120, 245, 119, 141,
-    200,  83, 208, 152,  40, 221, 117,  92,   0,  76, 198,  86, 184,  53, 102,   0,
-    202,  32, 243,  72,  43, 216,  69,  26, 143,  79,  69,  90, 122, 197, 120,   1};
-
-/// The five codes (w + 1, first weight first) of byte v in the window code.
-std::array<int, 5> window_codes(unsigned v) {
-    const unsigned low = window_low[v & 63], f = low ^ window_high[v >> 2];
-    return {static_cast<int>(low & 3), static_cast<int>(f & 3), static_cast<int>((f >> 2) & 3),
-            static_cast<int>((f >> 4) & 3), static_cast<int>((f >> 6) & 3)};
-}
-
-/// pattern (base-3 number of the five codes, first most significant) -> a byte that decodes to it,
-/// or -1.
-std::array<int, 243> window_encoder() {
-    std::array<int, 243> byte_of{};
-    byte_of.fill(-1);
-    for (unsigned v = 0; v < 256; ++v) {
-        const auto c = window_codes(v);
-        if (*std::max_element(c.begin(), c.end()) > 2) continue;
-        int n = 0;
-        for (int code : c) n = n * 3 + code;
-        if (byte_of[static_cast<std::size_t>(n)] < 0) byte_of[static_cast<std::size_t>(n)] = static_cast<int>(v);
-    }
-    return byte_of;
 }
 
 // The probes. Each decode turns a vector of 64 packed bytes into 5 code vectors (base3's count)
@@ -236,22 +197,6 @@ struct lookup_256 : probe_decode {
     }
 };
 
-/// The window code: code 0 from the low lookup, codes 1-4 the fields of the two lookups' XOR
-/// (exact; its tables are window_low and window_high, in t0 and t1).
-struct window_code {
-    static constexpr int shift[5] = {0, 0, 2, 4, 6};  // codes 2-4 carry a factor 4, 16, 64
-    static TERNARY_ALWAYS_INLINE void decode(__m512i v, const probe_tables& t, __m512i (&code)[5]) {
-        const __mmask64 all = ~__mmask64{0};
-        const __m512i low = _mm512_maskz_permutexvar_epi8(all, v, t.t0);
-        const __m512i f = _mm512_xor_si512(low, _mm512_maskz_permutexvar_epi8(all, _mm512_srli_epi16(v, 2), t.t1));
-        code[0] = _mm512_and_si512(low, splat(0x03));
-        code[1] = _mm512_and_si512(f, splat(0x03));
-        code[2] = _mm512_and_si512(f, splat(0x0C));
-        code[3] = _mm512_and_si512(f, splat(0x30));
-        code[4] = _mm512_and_si512(f, splat(0xC0));
-    }
-};
-
 /// Rows in pairs, one token, activations in registers: the shape of the library's GEMV tile.
 /// out[i] = sum over planes p of (sum of code_p * q_p) >> Decode::shift[p] (for the probes, whose
 /// codes are not the right ones, a number to throw away).
@@ -286,29 +231,6 @@ __attribute__((noinline)) void gemv_pairs(const std::uint8_t* weights, std::size
 
 TERNARY_TARGET_END
 
-/// The window code on the setup's matrix: ns per 64 packed bytes, and whether it is exact (every
-/// pattern encodable, every result the reference's).
-std::pair<double, bool> window_code_kernel(const setup& s) {
-    const auto byte_of = window_encoder();
-    if (std::find(byte_of.begin(), byte_of.end(), -1) != byte_of.end()) return {0.0, false};
-    const std::size_t row_bytes = cols / 5;
-    std::vector<std::uint8_t> weights(rows * row_bytes);
-    for (std::size_t i = 0; i < rows; ++i) {
-        for (std::size_t b = 0; b < row_bytes; ++b) {
-            int n = 0;
-            for (std::size_t k = 0; k < 5; ++k) n = n * 3 + s.trits[i * cols + 5 * b + k] + 1;
-            weights[i * row_bytes + b] = static_cast<std::uint8_t>(byte_of[static_cast<std::size_t>(n)]);
-        }
-    }
-    const auto planes = planes_of(s, 5);
-    probe_tables tables{};
-    std::memcpy(&tables.t0, window_low, 64);
-    std::memcpy(&tables.t1, window_high, 64);
-    std::vector<std::int32_t> out(rows);
-    const double ns = best_ns([&] { gemv_pairs<window_code>(weights.data(), row_bytes, planes.data(), tables, out.data()); });
-    return {per_vector(ns, row_bytes), out == s.code_dots};
-}
-
 template <class Decode>
 double probe_ns_per_vector(const setup& s) {
     const auto w = ternary::ternary_matrix<ternary::base3>::from_trits(s.trits, rows, cols,
@@ -342,9 +264,9 @@ int main() {
     report("base3 by arithmetic (avx512vnni kernel)", "kernel", arith_ns, 5, cycle_ns, two_bit_per_weight, arith_exact);
     const auto [lookup_ns, lookup_exact] = library_kernel<ternary::base3, simd::avx512vbmi_kernel::entry>(s);
     report("base3 by lookup (avx512vbmi kernel)", "kernel", lookup_ns, 5, cycle_ns, two_bit_per_weight, lookup_exact);
-    const auto [window_ns, window_exact] = window_code_kernel(s);
-    report("base3 window code (2 vpermb + shift + xor + 5 ands), all 243 patterns encodable", "kernel", window_ns, 5,
-           cycle_ns, two_bit_per_weight, window_exact);
+    const auto [window_ns, window_exact] = library_kernel<ternary::base3_window, simd::avx512vbmi_kernel::entry>(s);
+    report("base3_window (avx512vbmi kernel: 2 vpermb + shift + xor + 5 ands)", "kernel", window_ns, 5, cycle_ns,
+           two_bit_per_weight, window_exact);
     report(vnni_only::name, "probe", probe_ns_per_vector<vnni_only>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(averages_and_ands::name, "probe", probe_ns_per_vector<averages_and_ands>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(one_vpermi2b::name, "probe", probe_ns_per_vector<one_vpermi2b>(s), 5, cycle_ns, two_bit_per_weight, true);

@@ -251,38 +251,70 @@ void run(Model& model, const options& o, std::string_view name) {
     }
 }
 
-/// The same layers in two_bit and in base3 (the same trits: repacked), decoding alternately in
-/// this one run, so that the machine's noise falls on both alike: the median of the rounds at 1
-/// and 2 threads, then a 64-token prefill at 2 threads.
-template <class TwoBitModel, class Base3Model>
-void compare_packings(TwoBitModel& two_bit_model, Base3Model& base3_model, const options& o, std::string_view name) {
-    const std::size_t decoded = o.quick ? 32 : 128;
+/// The packing of a model's ternary layers.
+template <class Model>
+struct packing_of_model;
+template <class P>
+struct packing_of_model<ternary::bitnet::transformer<ternary::bitnet::ternary_linear<P>>> {
+    using type = P;
+};
+template <class Model>
+using packing_of = typename packing_of_model<Model>::type;
+
+/// The same layers in two_bit, base3 and base3_window (the same trits: repacked), decoding in
+/// turn in this one run, so that the machine's noise falls on all alike: the median of the
+/// rounds at 1 and 2 threads, then a 64-token prefill at 2 threads. Each line gives every
+/// packing's tokens/s and its ratio to two_bit.
+template <class TwoBitModel, class... Others>
+void compare_packings(const options& o, std::string_view name, TwoBitModel& two_bit_model, Others&... others) {
     const int rounds = o.quick ? 3 : 5;
+    // Per packing, the median over the rounds of measure(model); the packings in turn each round.
+    const auto medians = [&](auto measure) {
+        std::vector<std::vector<double>> runs(1 + sizeof...(Others));
+        for (int r = 0; r < rounds; ++r) {
+            std::size_t k = 0;
+            runs[k++].push_back(measure(two_bit_model));
+            ((runs[k++].push_back(measure(others))), ...);
+        }
+        std::vector<double> m;
+        for (auto& v : runs) m.push_back(median(v));
+        return m;
+    };
+    const auto number = [](const char* format, double value) {
+        char text[32];
+        std::snprintf(text, sizeof text, format, value);
+        return std::string(text);
+    };
+    // "<packing>_tokens_per_s" and "<packing>_vs_two_bit" for every packing.
+    const auto fields = [&](const std::vector<double>& tps) {
+        std::string out = "\"two_bit_tokens_per_s\":" + number("%.2f", tps[0]);
+        std::size_t k = 1;
+        ((out += ",\"" + std::string(packing_of<Others>::name) + "_tokens_per_s\":" + number("%.2f", tps[k]) + ",\"" +
+                 std::string(packing_of<Others>::name) + "_vs_two_bit\":" + number("%.3f", tps[k] / tps[0]),
+          ++k),
+         ...);
+        return out;
+    };
+    const std::size_t decoded = o.quick ? 32 : 128;
     for (std::size_t threads : {1u, 2u}) {
         ternary::set_threads(threads);
-        std::vector<double> a, b;
-        for (int r = 0; r < rounds; ++r) {
-            a.push_back(decode_tokens_per_s(two_bit_model, decoded));
-            b.push_back(decode_tokens_per_s(base3_model, decoded));
-        }
+        const auto tps = medians([&](auto& model) { return decode_tokens_per_s(model, decoded); });
+        std::string bytes = "\"two_bit_bytes_per_token\":" + std::to_string(two_bit_model.weight_bytes_per_token());
+        ((bytes += ",\"" + std::string(packing_of<Others>::name) + "_bytes_per_token\":" +
+                   std::to_string(others.weight_bytes_per_token())),
+         ...);
         std::printf("{\"phase\":\"packing\",\"op\":\"decode\",\"model\":\"%.*s\",\"head\":\"%s\",\"threads\":%zu,"
-                    "\"rounds\":%d,\"two_bit_tokens_per_s\":%.2f,\"base3_tokens_per_s\":%.2f,\"two_bit_bytes_per_token\":%zu,"
-                    "\"base3_bytes_per_token\":%zu,\"base3_vs_two_bit\":%.3f}\n",
+                    "\"rounds\":%d,%s,%s}\n",
                     static_cast<int>(name.size()), name.data(), two_bit_model.has_int8_head() ? "int8" : "stored", threads,
-                    rounds, median(a), median(b), two_bit_model.weight_bytes_per_token(),
-                    base3_model.weight_bytes_per_token(), median(b) / median(a));
+                    rounds, fields(tps).c_str(), bytes.c_str());
         std::fflush(stdout);
     }
     if (64 <= two_bit_model.config().seq_len) {
         ternary::set_threads(2);
-        std::vector<double> a, b;
-        for (int r = 0; r < rounds; ++r) {
-            a.push_back(prefill_tokens_per_s(two_bit_model, 64, 1));
-            b.push_back(prefill_tokens_per_s(base3_model, 64, 1));
-        }
+        const auto tps = medians([&](auto& model) { return prefill_tokens_per_s(model, 64, 1); });
         std::printf("{\"phase\":\"packing\",\"op\":\"prefill\",\"model\":\"%.*s\",\"threads\":2,\"tokens\":64,"
-                    "\"rounds\":%d,\"two_bit_tokens_per_s\":%.2f,\"base3_tokens_per_s\":%.2f,\"base3_vs_two_bit\":%.3f}\n",
-                    static_cast<int>(name.size()), name.data(), rounds, median(a), median(b), median(b) / median(a));
+                    "\"rounds\":%d,%s}\n",
+                    static_cast<int>(name.size()), name.data(), rounds, fields(tps).c_str());
         std::fflush(stdout);
     }
 }
@@ -355,26 +387,27 @@ int main(int argc, char** argv) {
         } else if ((arg == "--model" || arg == "--preset") && i + 1 < argc) {
             (arg == "--model" ? o.model : o.preset) = argv[++i];
         } else if (arg == "--packing" && i + 1 < argc &&
-                   (std::string_view(argv[i + 1]) == "auto" || std::string_view(argv[i + 1]) == "two_bit" ||
-                    std::string_view(argv[i + 1]) == "base3")) {
+                   (std::string_view(argv[i + 1]) == "auto" || std::string_view(argv[i + 1]) == ternary::two_bit::name ||
+                    std::string_view(argv[i + 1]) == ternary::base3::name ||
+                    std::string_view(argv[i + 1]) == ternary::base3_window::name)) {
             o.packing = argv[++i];
         } else {
             std::fprintf(stderr,
                          "usage: ternary-model-bench [--quick] [--model FILE | --preset CONFIG] [--f16-head]\n"
-                         "                           [--packing auto|two_bit|base3]\n"
+                         "                           [--packing auto|two_bit|base3|base3_window]\n"
                          "  --quick          fewer tokens and repetitions, no heads phase (under 90 s)\n"
                          "  --model FILE     a checkpoint (GGUF, safetensors, llama2.c); default: random weights\n"
                          "  --preset CONFIG  the random model's shape (default 2b4t; see ternary-generate --random)\n"
                          "  --f16-head       keep the head as stored (default: the int8 head)\n"
                          "  --no-heads       skip the heads phase (decode with int8, Q6_K and Q4_K heads)\n"
                          "  --heads-only     only the heads phase\n"
-                         "  --packing P      the ternary layers' packing in the main phases: two_bit, base3 or\n"
-                         "                   auto (default: as the programs choose)\n"
+                         "  --packing P      the ternary layers' packing in the main phases: two_bit, base3,\n"
+                         "                   base3_window or auto (default: as the programs choose)\n"
                          "Prints one JSON object per line: decode and prefill at 1 and 2 threads (tokens_per_s,\n"
                          "bytes_per_token, read_gbps, bw_fraction; gemm_bound_tokens_per_s, gemm_fraction), the\n"
                          "same decode and a 4096 x 4096 GEMV with a busy process on one core (contended: true);\n"
-                         "for ternary layers, decode and prefill with them in two_bit and in base3, alternated\n"
-                         "(phase packing: base3_vs_two_bit); decode with the head in int8, Q6_K and Q4_K,\n"
+                         "for ternary layers, decode and prefill with them in two_bit, base3 and base3_window, in\n"
+                         "turn (phase packing: base3_vs_two_bit, base3_window_vs_two_bit); decode with the head in int8, Q6_K and Q4_K,\n"
                          "alternated (phase heads: q6_k_vs_int8, q4_k_vs_int8).\n");
             return arg == "--help" || arg == "-h" ? 0 : 2;
         }
@@ -400,21 +433,26 @@ int main(int argc, char** argv) {
         std::optional<ternary::io::any_model> loaded;
         if (!o.model.empty()) loaded = ternary::io::load_model(o.model);
         if (!loaded || std::holds_alternative<two_bit_model>(*loaded)) {
-            // Ternary layers: the model twice, in two_bit and in base3 (a copy, repacked).
+            // Ternary layers: the model three times, in two_bit, base3 and base3_window (copies,
+            // repacked). The main phases run the one --packing names; the others get the int8
+            // head for the packing phase.
             two_bit_model two_bit = loaded ? std::get<two_bit_model>(std::move(*loaded)) : two_bit_layers();
             auto base3 = ternary::bitnet::repacked<ternary::base3>(two_bit_model(two_bit));
-            const bool base3_first = o.packing == "base3" ||
-                                     (o.packing == "auto" && ternary::simd::preferred_packing_name() == ternary::base3::name);
-            if (base3_first) {
-                prepare(base3, name);
-                if (o.heads) compare_heads(base3, o, name);
-                if (!o.f16_head) two_bit.use_int8_head();
-            } else {
-                prepare(two_bit, name);
-                if (o.heads) compare_heads(two_bit, o, name);
-                if (!o.f16_head) base3.use_int8_head();
-            }
-            if (!o.heads_only) compare_packings(two_bit, base3, o, name);
+            auto window = ternary::bitnet::repacked<ternary::base3_window>(two_bit_model(two_bit));
+            const std::string_view main_packing =
+                o.packing == "auto" ? ternary::simd::preferred_packing_name() : std::string_view(o.packing);
+            const auto main_phases = [&](auto& model) {
+                if (main_packing != packing_of<std::decay_t<decltype(model)>>::name) {
+                    if (!o.f16_head) model.use_int8_head();
+                    return;
+                }
+                prepare(model, name);
+                if (o.heads) compare_heads(model, o, name);
+            };
+            main_phases(two_bit);
+            main_phases(base3);
+            main_phases(window);
+            if (!o.heads_only) compare_packings(o, name, two_bit, base3, window);
         } else {
             std::visit([&](auto& model) { prepare(model, name); }, *loaded);
         }

@@ -128,8 +128,9 @@ int main(int argc, char** argv) {
                 o.preset = argv[++i];
             } else if (arg == "--packing" && has_value) {
                 o.packing = argv[++i];
-                if (o.packing != "auto" && o.packing != "two_bit" && o.packing != "base3") {
-                    throw std::invalid_argument("--packing takes auto, two_bit or base3");
+                if (o.packing != "auto" && o.packing != ternary::two_bit::name && o.packing != ternary::base3::name &&
+                    o.packing != ternary::base3_window::name) {
+                    throw std::invalid_argument("--packing takes auto, two_bit, base3 or base3_window");
                 }
             } else if (arg == "--sequences" && has_value) {
                 o.sequences.clear();
@@ -150,8 +151,9 @@ int main(int argc, char** argv) {
                 o.rounds = number(argv[++i], "--rounds");
             } else {
                 std::fprintf(stderr,
-                             "usage: ternary-serve-bench [--preset CONFIG] [--packing auto|two_bit|base3] [-t THREADS]\n"
-                             "                           [--sequences 1,4,16,64] [--prompt N] [--steps N] [--rounds N]\n"
+                             "usage: ternary-serve-bench [--preset CONFIG] [--packing auto|two_bit|base3|base3_window]\n"
+                             "                           [-t THREADS] [--sequences 1,4,16,64] [--prompt N] [--steps N]\n"
+                             "                           [--rounds N]\n"
                              "  --preset CONFIG  the random model's shape (default 2b4t; see ternary-generate --random)\n"
                              "  --sequences L    the numbers of sequences decoding together (default 1,4,16,64)\n"
                              "  --prompt N       tokens prefilled per sequence first (default 16)\n"
@@ -164,14 +166,18 @@ int main(int argc, char** argv) {
         ternary::set_threads(o.threads);
         const auto config = bn::preset_config(o.preset);
         auto model = bn::random_model<bn::ternary_linear<ternary::two_bit>>(config, 42);
-        const bool base3 = o.packing == "base3" ||
-                           (o.packing == "auto" && ternary::simd::preferred_packing_name() == ternary::base3::name);
-        std::fprintf(stderr, "serve-bench: %s, %s layers, int8 head, %zu threads\n", o.preset.c_str(),
-                     base3 ? "base3" : "two_bit", o.threads);
-        if (base3) {
-            auto repacked = bn::repacked<ternary::base3>(std::move(model));
+        const std::string_view packing = o.packing == "auto" ? ternary::simd::preferred_packing_name() : std::string_view(o.packing);
+        std::fprintf(stderr, "serve-bench: %s, %.*s layers, int8 head, %zu threads\n", o.preset.c_str(),
+                     static_cast<int>(packing.size()), packing.data(), o.threads);
+        const auto run_repacked = [&]<class To>(To) {
+            auto repacked = bn::repacked<To>(std::move(model));
             repacked.use_int8_head();
             run(repacked, o);
+        };
+        if (packing == ternary::base3::name) {
+            run_repacked(ternary::base3{});
+        } else if (packing == ternary::base3_window::name) {
+            run_repacked(ternary::base3_window{});
         } else {
             model.use_int8_head();
             run(model, o);

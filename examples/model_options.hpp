@@ -16,7 +16,7 @@ namespace examples {
 /// which it takes (the programs report it as a bad value for the option).
 inline bool read_model_option(std::string_view option, const char* value, std::string& packing, std::string& head_type) {
     if (option == "--packing") {
-        if (!valid_packing(value)) throw std::invalid_argument("it takes auto, two_bit or base3");
+        if (!valid_packing(value)) throw std::invalid_argument("it takes auto, two_bit, base3 or base3_window");
         packing = value;
         return true;
     }

@@ -12,39 +12,47 @@
 #include <ternary/bitnet/linear.hpp>
 #include <ternary/bitnet/model.hpp>
 #include <ternary/pack/base3.hpp>
+#include <ternary/pack/base3_window.hpp>
 #include <ternary/pack/two_bit.hpp>
 #include <ternary/simd/dispatch.hpp>
 
 namespace examples {
 
 inline constexpr const char* packing_help =
-    "  --packing P      the ternary layers' packing: two_bit, base3, or auto (default): base3\n"
-    "                   with 2 threads or more where this CPU decodes it by table lookups\n"
-    "                   (AVX-512 VBMI), else two_bit; a loaded model is repacked (the same\n"
-    "                   weights, the same results)\n";
+    "  --packing P      the ternary layers' packing: two_bit (2 bits a weight), base3 (1.6 bits,\n"
+    "                   TQ1_0's byte code), base3_window (1.6 bits, a byte code made for AVX-512\n"
+    "                   VBMI lookups), or auto (default): base3_window where this CPU has\n"
+    "                   AVX-512 VBMI, else two_bit; a loaded model is repacked (the same weights,\n"
+    "                   the same results)\n";
 
 /// Whether `value` is a packing --packing accepts.
-inline bool valid_packing(std::string_view value) { return value == "auto" || value == "two_bit" || value == "base3"; }
+inline bool valid_packing(std::string_view value) {
+    return value == "auto" || value == ternary::two_bit::name || value == ternary::base3::name ||
+           value == ternary::base3_window::name;
+}
 
-/// The packing `requested` (auto, two_bit or base3) stands for on this machine.
+/// The packing `requested` (auto, two_bit, base3 or base3_window) stands for on this machine.
 inline std::string_view resolved_packing(std::string_view requested) {
     return requested == "auto" ? ternary::simd::preferred_packing_name() : requested;
 }
 
-/// Calls run(model), or run on the model repacked to base3 when `requested` resolves to base3
-/// and the model's layers are two_bit (float layers and other packings run as they are).
+/// Calls run(model), or run on the model repacked to base3 or base3_window when `requested`
+/// resolves to one and the model's layers are two_bit (float layers and other packings run as
+/// they are).
 template <class Model, class Run>
 void with_packing(Model& model, std::string_view requested, Run&& run) {
     using two_bit_model = ternary::bitnet::transformer<ternary::bitnet::ternary_linear<ternary::two_bit>>;
     if constexpr (std::is_same_v<Model, two_bit_model>) {
-        if (resolved_packing(requested) == ternary::base3::name) {
+        const std::string_view packing = resolved_packing(requested);
+        const auto run_repacked = [&]<class To>(To) {
             const auto start = std::chrono::steady_clock::now();
-            auto base3 = ternary::bitnet::repacked<ternary::base3>(std::move(model));
-            std::fprintf(stderr, "ternary layers repacked to base3 in %.2f s\n",
+            auto repacked = ternary::bitnet::repacked<To>(std::move(model));
+            std::fprintf(stderr, "ternary layers repacked to %s in %.2f s\n", std::string(To::name).c_str(),
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-            run(base3);
-            return;
-        }
+            run(repacked);
+        };
+        if (packing == ternary::base3::name) return run_repacked(ternary::base3{});
+        if (packing == ternary::base3_window::name) return run_repacked(ternary::base3_window{});
     }
     run(model);
 }

@@ -23,7 +23,7 @@ Eigen::MatrixXf real_weights(const std::vector<std::int8_t>& trits, std::size_t 
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("GEMV and GEMM agree with Eigen float math within a derived bound", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("GEMV and GEMM agree with Eigen float math within a derived bound", P, two_bit, base3, ternary::base3_window) {
     // Bound. Let e(t, i) = sum_j trit(i,j) q_t[j] * gamma / s_t exactly (double, from int64 dots).
     // Ours: three roundings of e, so |ours - e| <= gamma_3 |e|.
     // Eigen: each term fl(W_ij * fl(q_j / s)) is exact W_ij (= +-gamma or 0) times two roundings,

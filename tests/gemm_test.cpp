@@ -11,6 +11,7 @@
 #include "support.hpp"
 
 using ternary::base3;
+using ternary::base3_window;
 using ternary::two_bit;
 
 namespace {
@@ -44,7 +45,7 @@ struct unavailable_policy : ternary::simd::scalar {
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("dot products equal int64 reference dots on ragged shapes", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("dot products equal int64 reference dots on ragged shapes", P, two_bit, base3, base3_window) {
     for (std::size_t cols : {1u, 3u, 4u, 5u, 31u, 64u, 65u, 255u, 256u, 257u, 1000u, 2560u}) {
         CAPTURE(cols);
         const auto p = make_problem(7, cols, 3);
@@ -57,7 +58,7 @@ TEST_CASE_TEMPLATE("dot products equal int64 reference dots on ragged shapes", P
     }
 }
 
-TEST_CASE_TEMPLATE("int32 worst case at the longest legal row", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("int32 worst case at the longest legal row", P, two_bit, base3, base3_window) {
     // Rows of all +1 and all -1 against tokens of all -128 and all +127, K = max_cols = 2^23:
     // |dot| reaches 128 * 2^23 = 2^30 and must come back exact.
     const std::size_t cols = ternary::max_cols;
@@ -90,7 +91,7 @@ TEST_CASE_TEMPLATE("int32 worst case at the longest legal row", P, two_bit, base
     CHECK(y[3] == -1065353216.0f);
 }
 
-TEST_CASE_TEMPLATE("GEMV and GEMM outputs: dot * gamma / s within a derived bound", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("GEMV and GEMM outputs: dot * gamma / s within a derived bound", P, two_bit, base3, base3_window) {
     // y = fl(fl(fl(float(dot)) * gamma) / s): three roundings, so |y - exact| <= gamma_3 |exact|
     // (exact in double from the int64 dot; double's own error is ~1e-16 relative, added).
     const auto p = make_problem(33, 700, 5);
@@ -110,7 +111,7 @@ TEST_CASE_TEMPLATE("GEMV and GEMM outputs: dot * gamma / s within a derived boun
     }
 }
 
-TEST_CASE_TEMPLATE("per-row and per-block scales", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("per-row and per-block scales", P, two_bit, base3, base3_window) {
     const auto p = make_problem(6, 600, 2);
     std::vector<float> row_scales(p.rows), block_scales(p.rows * 3);  // blocks of 256: 256, 256, 88
     for (std::size_t i = 0; i < row_scales.size(); ++i) row_scales[i] = 0.1f + 0.3f * static_cast<float>(i);
@@ -141,7 +142,7 @@ TEST_CASE_TEMPLATE("per-row and per-block scales", P, two_bit, base3) {
     }
 }
 
-TEST_CASE_TEMPLATE("gemm_shared: several matrices on one input give each matrix's exact products", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("gemm_shared: several matrices on one input give each matrix's exact products", P, two_bit, base3, base3_window) {
     // q, k and v of a small model: one input, rows 600 + 136 + 136 (ragged tasks), enough
     // multiply-adds to go to the thread pool; the third matrix's scales come in blocks.
     const std::size_t cols = 640, tokens = 3;

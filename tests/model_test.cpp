@@ -196,7 +196,7 @@ TEST_CASE("grouped-query attention: the same logits as the model with each kv he
     ternary::set_threads(original);
 }
 
-TEST_CASE("a model repacked to base3 (and back) gives the same logits bit for bit") {
+TEST_CASE("a model repacked to base3 or base3_window (and back) gives the same logits bit for bit") {
     // The products are exact in every packing, so the packing cannot change a logit: prompt
     // (GEMM tiles), decode steps (GEMV tiles), the f32 head and the int8 head.
     const auto config = ternary::bitnet::preset_config("2b4t,dim=256,hidden=512,layers=2,heads=8,kv_heads=2,vocab=300,seq=64");
@@ -220,6 +220,10 @@ TEST_CASE("a model repacked to base3 (and back) gives the same logits bit for bi
             ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 8));
         CHECK(base3_model.weight_bytes_per_token() < two_bit_bytes);
         CHECK(logits_of(base3_model) == reference);
+        auto window_model = ternary::bitnet::repacked<ternary::base3_window>(
+            ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 8));
+        CHECK(logits_of(window_model) == reference);
+        CHECK(window_model.weight_bytes_per_token() == base3_model.weight_bytes_per_token());  // both heads alike now
         auto back = ternary::bitnet::repacked<ternary::two_bit>(
             ternary::bitnet::repacked<ternary::base3>(
                 ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 8)));

@@ -1,5 +1,6 @@
 // Packings: lossless round trips, the exact bit layouts of formats.md, byte validation.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -9,6 +10,7 @@
 #include "support.hpp"
 
 using ternary::base3;
+using ternary::base3_window;
 using ternary::two_bit;
 
 namespace {
@@ -21,9 +23,24 @@ ternary::ternary_matrix<P> pack(const std::vector<std::int8_t>& trits, std::size
     return ternary::ternary_matrix<P>::from_trits(trits, rows, cols, ternary::weight_scales::per_matrix(1.0f));
 }
 
+/// The first byte value P's validation refuses as a row of one byte (P::weights_per_byte columns).
+template <class P>
+std::uint8_t first_invalid_byte_value() {
+    for (unsigned b = 0; b < 256; ++b) {
+        const auto byte = static_cast<std::uint8_t>(b);
+        try {
+            P::validate(&byte, 1, P::weights_per_byte);
+        } catch (const ternary::value_error&) {
+            return byte;
+        }
+    }
+    FAIL("every byte value validates");
+    return 0;
+}
+
 }  // namespace
 
-TEST_CASE_TEMPLATE("packing round trips every shape losslessly", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("packing round trips every shape losslessly", P, two_bit, base3, base3_window) {
     for (std::size_t rows : edge_rows) {
         for (std::size_t cols : edge_cols) {
             CAPTURE(rows);
@@ -42,7 +59,7 @@ TEST_CASE_TEMPLATE("packing round trips every shape losslessly", P, two_bit, bas
     }
 }
 
-TEST_CASE_TEMPLATE("constant matrices round trip (all -1, all 0, all +1)", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("constant matrices round trip (all -1, all 0, all +1)", P, two_bit, base3, base3_window) {
     for (int value : {-1, 0, 1}) {
         const std::vector<std::int8_t> trits(3 * 37, static_cast<std::int8_t>(value));
         CHECK(pack<P>(trits, 3, 37).trits() == trits);
@@ -123,6 +140,49 @@ TEST_CASE("base3 validation accepts exactly the 243 encodings") {
     CHECK_THROWS_AS(base3::validate(padded_one.data(), 1, 4), ternary::value_error);
 }
 
+TEST_CASE("base3_window: all 243 patterns encode, 250 bytes decode, by the two tables") {
+    // The code as docs/packings.md defines it, read from the tables here, not from the packing.
+    const auto codes_of = [](unsigned v) {
+        const unsigned low = ternary::detail::window_low.bytes[v & 63u];
+        const unsigned f = low ^ ternary::detail::window_high.bytes[v >> 2];
+        return std::array<unsigned, 5>{low & 3u, f & 3u, (f >> 2) & 3u, (f >> 4) & 3u, (f >> 6) & 3u};
+    };
+    std::array<int, 243> bytes_of_pattern{};
+    int accepted = 0;
+    for (unsigned v = 0; v < 256; ++v) {
+        CAPTURE(v);
+        const auto c = codes_of(v);
+        const bool valid = std::all_of(c.begin(), c.end(), [](unsigned code) { return code <= 2; });
+        const std::array<std::uint8_t, 1> data{static_cast<std::uint8_t>(v)};
+        if (!valid) {
+            CHECK_THROWS_AS(base3_window::validate(data.data(), 1, 5), ternary::value_error);
+            continue;
+        }
+        CHECK_NOTHROW(base3_window::validate(data.data(), 1, 5));
+        ++accepted;
+        unsigned n = 0;
+        for (unsigned code : c) n = n * 3 + code;
+        ++bytes_of_pattern[n];
+        // Decoding gives these codes as weights, and encoding them gives a byte of the same codes.
+        const auto m = ternary::ternary_matrix<base3_window>::from_packed(1, 5, ternary::weight_scales::per_matrix(1.0f),
+                                                                          [&](std::uint8_t* out) { out[0] = data[0]; });
+        const auto trits = m.trits();
+        for (std::size_t k = 0; k < 5; ++k) CHECK(trits[k] == static_cast<int>(c[k]) - 1);
+        CHECK(codes_of(pack<base3_window>(trits, 1, 5).bytes()[0]) == c);
+    }
+    CHECK(accepted == 250);
+    CHECK(std::count(bytes_of_pattern.begin(), bytes_of_pattern.end(), 0) == 0);  // every pattern
+    CHECK(std::count(bytes_of_pattern.begin(), bytes_of_pattern.end(), 2) == 7);   // 7 with two bytes
+    // 4 columns: the fifth weight is padding and must be code 1 (weight 0).
+    const std::vector<std::int8_t> four{1, -1, 0, 1};
+    const std::uint8_t padded = pack<base3_window>(four, 1, 4).bytes()[0];
+    CHECK(codes_of(padded)[4] == 1);
+    CHECK_NOTHROW(base3_window::validate(&padded, 1, 4));
+    const std::vector<std::int8_t> five{1, -1, 0, 1, 1};
+    const std::uint8_t not_padding = pack<base3_window>(five, 1, 5).bytes()[0];
+    CHECK_THROWS_AS(base3_window::validate(&not_padding, 1, 4), ternary::value_error);
+}
+
 TEST_CASE("two_bit validation finds the first bad byte of a long row, wherever it is") {
     // Rows long enough for the 8-bytes-at-a-time scan, with every byte value at every position
     // of a few words, and the padding byte last (cols not a multiple of 4).
@@ -144,7 +204,7 @@ TEST_CASE("two_bit validation finds the first bad byte of a long row, wherever i
     }
 }
 
-TEST_CASE_TEMPLATE("views over external bytes: validated, any alignment, exact size", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("views over external bytes: validated, any alignment, exact size", P, two_bit, base3, base3_window) {
     const std::size_t rows = 5, cols = 77;
     const auto trits = test::random_trits(rows * cols);
     const auto m = pack<P>(trits, rows, cols);
@@ -161,8 +221,8 @@ TEST_CASE_TEMPLATE("views over external bytes: validated, any alignment, exact s
     // Wrong size.
     CHECK_THROWS_AS(ternary::ternary_matrix_view<P>(odd.first(odd.size() - 1), rows, cols, scales),
                     ternary::shape_error);
-    // A corrupt byte: 0x3C is invalid in both packings (it holds code 3; it is no base-3 encoding).
-    storage[1 + m.bytes().size() / 2] = 0x3C;
+    // A corrupt byte.
+    storage[1 + m.bytes().size() / 2] = first_invalid_byte_value<P>();
     try {
         ternary::ternary_matrix_view<P> corrupt(odd, rows, cols, scales);
         FAIL("a corrupt byte was accepted");
@@ -175,8 +235,9 @@ TEST_CASE_TEMPLATE("views over external bytes: validated, any alignment, exact s
 }
 
 TEST_CASE("repacking between the packings is lossless and keeps the scales") {
-    // two_bit -> base3 goes 20 weights at a time by a table, the rest through trits; rows are
-    // split over the thread pool. The bytes must be base3's own packing of the trits.
+    // two_bit -> base3 and -> base3_window go 20 weights at a time by a table, the rest through
+    // trits; base3 <-> base3_window byte by byte; rows are split over the thread pool. The bytes
+    // must be the target packing's own packing of the trits.
     for (const auto& shape : {std::pair<std::size_t, std::size_t>{9, 259}, {3, 1}, {3, 5}, {4, 19}, {4, 20}, {4, 21},
                               {300, 40}, {67, 2561}}) {
         const std::size_t rows = shape.first, cols = shape.second;  // not a structured binding: CAPTURE's lambda reads them
@@ -185,18 +246,31 @@ TEST_CASE("repacking between the packings is lossless and keeps the scales") {
         const auto trits = test::random_trits(rows * cols);
         std::vector<float> row_scales(rows);
         for (std::size_t i = 0; i < rows; ++i) row_scales[i] = 0.25f * static_cast<float>(i + 1);
-        const auto a = ternary::ternary_matrix<two_bit>::from_trits(trits, rows, cols,
-                                                                    ternary::weight_scales::per_row(row_scales));
+        const auto scales = ternary::weight_scales::per_row(row_scales);
+        const auto a = ternary::ternary_matrix<two_bit>::from_trits(trits, rows, cols, scales);
+        const auto direct_base3 = ternary::ternary_matrix<base3>::from_trits(trits, rows, cols, scales);
+        const auto direct_window = ternary::ternary_matrix<base3_window>::from_trits(trits, rows, cols, scales);
+        const auto same_bytes = [](const auto& x, const auto& y) {
+            return std::equal(x.bytes().begin(), x.bytes().end(), y.bytes().begin(), y.bytes().end());
+        };
         const auto b = ternary::repack<base3>(a);
+        const auto w = ternary::repack<base3_window>(a);
+        const auto w_from_b = ternary::repack<base3_window>(b.view());
+        const auto b_from_w = ternary::repack<base3>(w.view());
         const auto c = ternary::repack<two_bit>(b.view());
-        const auto direct = ternary::ternary_matrix<base3>::from_trits(trits, rows, cols,
-                                                                       ternary::weight_scales::per_row(row_scales));
+        const auto c_from_w = ternary::repack<two_bit>(w.view());
         CHECK(b.trits() == trits);
+        CHECK(w.trits() == trits);
         CHECK(c.trits() == trits);
-        CHECK(std::equal(b.bytes().begin(), b.bytes().end(), direct.bytes().begin(), direct.bytes().end()));
+        CHECK(same_bytes(b, direct_base3));
+        CHECK(same_bytes(w, direct_window));
+        CHECK(same_bytes(w_from_b, direct_window));
+        CHECK(same_bytes(b_from_w, direct_base3));
+        CHECK(same_bytes(a, c));
+        CHECK(same_bytes(a, c_from_w));
         CHECK(b.scales().values() == row_scales);
+        CHECK(w.scales().values() == row_scales);
         CHECK(c.scales().values() == row_scales);
-        CHECK(std::equal(a.bytes().begin(), a.bytes().end(), c.bytes().begin(), c.bytes().end()));
         CHECK(b.bytes().size() <= a.bytes().size());
     }
 }

@@ -8,11 +8,13 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "support.hpp"
 
 using ternary::base3;
+using ternary::base3_window;
 using ternary::two_bit;
 
 using test::for_each_runnable_policy;
@@ -60,7 +62,7 @@ TEST_CASE("this machine runs at least the scalar policy and names the active one
     CHECK(runnable >= 1);
 }
 
-TEST_CASE_TEMPLATE("every policy equals the scalar oracle on ragged shapes", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("every policy equals the scalar oracle on ragged shapes", P, two_bit, base3, base3_window) {
     for (std::size_t cols : {1u, 2u, 4u, 5u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 65u, 100u, 127u, 128u, 129u,
                              255u, 256u, 257u, 319u, 320u, 321u, 640u, 1000u, 2560u}) {
         for (std::size_t rows : {1u, 3u, 8u, 9u, 17u}) {
@@ -74,7 +76,7 @@ TEST_CASE_TEMPLATE("every policy equals the scalar oracle on ragged shapes", P, 
     }
 }
 
-TEST_CASE_TEMPLATE("every policy computes exactly the rows it is given", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("every policy computes exactly the rows it is given", P, two_bit, base3, base3_window) {
     const std::size_t rows = 23, cols = 777, tokens = 3;
     const random_problem<P> problem(rows, cols, tokens);
     const auto& w = problem.w;
@@ -91,7 +93,7 @@ TEST_CASE_TEMPLATE("every policy computes exactly the rows it is given", P, two_
     });
 }
 
-TEST_CASE_TEMPLATE("worst cases: extreme weights and activations, up to the longest row", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("worst cases: extreme weights and activations, up to the longest row", P, two_bit, base3, base3_window) {
     // Rows: all +1, all -1, all 0, alternating +1/-1. Tokens: all -128, all +127, alternating.
     for (std::size_t cols : {std::size_t{6912}, std::size_t{6913}, ternary::max_cols}) {
         CAPTURE(cols);
@@ -128,29 +130,53 @@ TEST_CASE_TEMPLATE("worst cases: extreme weights and activations, up to the long
     }
 }
 
-TEST_CASE("base3: every byte value in every position of a vector, for every policy") {
+namespace {
+
+/// Code k (w + 1 of weight k) of byte v, from each packing's definition: base3's trits by the
+/// arithmetic of pack/base3.hpp, the window code by its two tables read here byte by byte.
+template <class P>
+int code_by_definition(std::uint8_t v, std::size_t k) {
+    if constexpr (std::is_same_v<P, base3>) {
+        return static_cast<int>(base3::trit(v, k));
+    } else {
+        const unsigned low = ternary::detail::window_low.bytes[v & 63u];
+        const unsigned fields = k == 0 ? low : (low ^ ternary::detail::window_high.bytes[v >> 2]) >> (2 * (k - 1));
+        return static_cast<int>(fields & 3u);
+    }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("base3 codes: every valid byte value in every position of a vector, for every policy", P, base3,
+                   base3_window) {
     // The base3 kernels decode bytes by arithmetic or by table lookups (avx512vbmi): rows made
-    // of all 243 encodings, each row shifted by one, so every encoding meets every byte lane.
-    std::vector<std::uint8_t> encodings;
-    for (unsigned n = 0; n < 243; ++n) encodings.push_back(base3::encode(n));
-    const std::size_t rows = 67, cols = 5 * 243;
-    const auto w = ternary::ternary_matrix<base3>::from_packed(rows, cols, ternary::weight_scales::per_matrix(1.0f),
-                                                               [&](std::uint8_t* out) {
-                                                                   for (std::size_t i = 0; i < rows; ++i)
-                                                                       for (std::size_t j = 0; j < 243; ++j)
-                                                                           out[i * 243 + j] = encodings[(i + j) % 243];
-                                                               });
+    // of every byte that validates (base3: the 243 encodings; base3_window: 250 bytes, 7 of them
+    // a second byte of a pattern), each row shifted by one, so every byte meets every lane.
+    std::vector<std::uint8_t> valid;
+    for (unsigned b = 0; b < 256; ++b) {
+        const std::uint8_t byte = static_cast<std::uint8_t>(b);
+        try {
+            P::validate(&byte, 1, 5);
+            valid.push_back(byte);
+        } catch (const ternary::value_error&) {
+        }
+    }
+    CHECK(valid.size() == (std::is_same_v<P, base3> ? 243u : 250u));
+    const std::size_t n = valid.size(), rows = 67, cols = 5 * n;
+    const auto w = ternary::ternary_matrix<P>::from_packed(rows, cols, ternary::weight_scales::per_matrix(1.0f),
+                                                           [&](std::uint8_t* out) {
+                                                               for (std::size_t i = 0; i < rows; ++i)
+                                                                   for (std::size_t j = 0; j < n; ++j)
+                                                                       out[i * n + j] = valid[(i + j) % n];
+                                                           });
     for (std::size_t tokens : {std::size_t{1}, std::size_t{5}}) {
         CAPTURE(tokens);
         const auto x = batch_from(test::random_int8(tokens * cols), tokens, cols);
         const auto reference = dots_of<ternary::simd::scalar>(w, x);
-        // The scalar oracle itself against the definition (trits decoded by base3::trit).
+        // The scalar oracle itself against the definition.
         for (std::size_t i = 0; i < rows; i += 11) {
             std::int64_t dot = 0;
-            for (std::size_t j = 0; j < cols; ++j) {
-                const int trit = static_cast<int>(base3::trit(encodings[(i + j / 5) % 243], j % 5)) - 1;
-                dot += trit * x.values(0)[j];
-            }
+            for (std::size_t j = 0; j < cols; ++j) dot += (code_by_definition<P>(valid[(i + j / 5) % n], j % 5) - 1) * x.values(0)[j];
             CHECK(reference[i] == dot);
         }
         for_each_runnable_policy([&](auto policy) {
@@ -161,7 +187,7 @@ TEST_CASE("base3: every byte value in every position of a vector, for every poli
     }
 }
 
-TEST_CASE_TEMPLATE("float outputs are bit-identical across policies, for every kind of scale", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("float outputs are bit-identical across policies, for every kind of scale", P, two_bit, base3, base3_window) {
     const std::size_t rows = 13, cols = 600, tokens = 5;
     const auto trits = test::random_trits(rows * cols);
     std::vector<float> row_scales(rows), block_scales(rows * 3);
@@ -303,7 +329,7 @@ TEST_CASE("the thread pool under sleeping workers and racing callers") {
     CHECK(total == 30 + 2 * 200 * 8 + 600);
 }
 
-TEST_CASE_TEMPLATE("GEMM over several row blocks with a remainder of tokens", P, two_bit, base3) {
+TEST_CASE_TEMPLATE("GEMM over several row blocks with a remainder of tokens", P, two_bit, base3, base3_window) {
     // 700 rows of 1000 columns are several ~96 KiB row blocks; 7 and 8 tokens are full tiles
     // (of 4, 3 or 2 tokens) and remainders of 1 and 2 tokens, for every policy's tile shapes.
     for (std::size_t tokens : {std::size_t{7}, std::size_t{8}}) {

@@ -11,6 +11,7 @@
 #include "limits.hpp"
 #include "matrix_view.hpp"
 #include "pack/base3.hpp"
+#include "pack/base3_window.hpp"
 #include "pack/packing.hpp"
 #include "pack/two_bit.hpp"
 #include "quant/absmax.hpp"

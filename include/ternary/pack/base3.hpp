@@ -43,6 +43,9 @@ struct base3 : row_wise_packing<base3> {
 
     static constexpr std::uint8_t encode(unsigned n) { return detail::base3_encode(n); }
 
+    /// Whether byte b is one of the 243 encodings.
+    static constexpr bool is_encoding(std::uint8_t b) { return detail::base3_is_encoding[b]; }
+
     /// Trit k (0 = first weight) of a byte, in {0, 1, 2}.
     static constexpr unsigned trit(std::uint8_t byte, std::size_t k) {
         constexpr std::array<unsigned, weights_per_byte> powers{1, 3, 9, 27, 81};
@@ -71,7 +74,7 @@ struct base3 : row_wise_packing<base3> {
     static std::size_t first_invalid_byte(const std::uint8_t* in, std::size_t cols) {
         const std::size_t bytes = row_bytes(cols);
         for (std::size_t b = 0; b < bytes; ++b) {
-            if (!detail::base3_is_encoding[in[b]]) return b;
+            if (!is_encoding(in[b])) return b;
         }
         // Only the last byte can hold padding (weights past cols), which must be trit 1.
         const std::size_t last = bytes - 1;

@@ -1,8 +1,9 @@
 #pragma once
 // Rows of one row-wise packing rewritten in another, without a matrix of trits in between:
-// what repack<To>(matrix) runs on each thread's rows. two_bit -> base3 (the model's layers
-// loaded from I2_S or TQ2_0 files and run as base3) goes by a table of every five 2-bit codes;
-// any other pair decodes a row to trits and encodes it again.
+// what repack<To>(matrix) runs on each thread's rows. two_bit -> base3 or base3_window (the
+// model's layers loaded from I2_S, TQ2_0 or TQ1_0 files and run in 1.6 bits) goes by a table of
+// every five 2-bit codes, base3 <-> base3_window by a table of the 256 bytes; any other pair
+// decodes a row to trits and encodes it again.
 
 #include "../config.hpp"
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "base3.hpp"
+#include "base3_window.hpp"
 #include "packing.hpp"
 #include "two_bit.hpp"
 
@@ -27,13 +29,30 @@ concept row_wise = std::derived_from<P, row_wise_packing<P>>;
 
 namespace detail {
 
-/// base3_of_two_bit_codes[q]: the base3 byte of five weights whose two_bit codes are the 10 bits
-/// of q (first weight lowest, as two_bit stores them). A quintuple holding code 3 (which
-/// validated two_bit data never has) maps to a byte that encodes nothing, so base3's validation
-/// would refuse it.
-inline constexpr std::array<std::uint8_t, 1024> base3_of_two_bit_codes = [] {
-    std::uint8_t not_an_encoding = 0;
-    while (base3_is_encoding[not_an_encoding]) ++not_an_encoding;
+/// A packing of five trits per byte in a byte code: base3 and base3_window. trit(byte, k) gives
+/// code k (w + 1, 0 = first weight), encode(n) the byte of the codes whose base-3 number (first
+/// most significant) is n, is_encoding(byte) whether a byte decodes to valid codes.
+template <class P>
+concept five_trit_byte_code = P::weights_per_byte == 5 && requires(std::uint8_t b, unsigned n, std::size_t k) {
+    { P::trit(b, k) } -> std::same_as<unsigned>;
+    { P::encode(n) } -> std::same_as<std::uint8_t>;
+    { P::is_encoding(b) } -> std::same_as<bool>;
+};
+
+/// A byte To's validation refuses: what the tables below give for input that holds no weights
+/// (validated input never does, so this only makes a bad input fail loudly later).
+template <five_trit_byte_code To>
+constexpr std::uint8_t not_an_encoding() {
+    unsigned b = 0;
+    while (To::is_encoding(static_cast<std::uint8_t>(b))) ++b;
+    return static_cast<std::uint8_t>(b);
+}
+
+/// five_trits_of_two_bit_codes<To>[q]: the To byte of five weights whose two_bit codes are the
+/// 10 bits of q (first weight lowest, as two_bit stores them). A quintuple holding code 3 maps
+/// to a byte To's validation refuses.
+template <five_trit_byte_code To>
+inline constexpr std::array<std::uint8_t, 1024> five_trits_of_two_bit_codes = [] {
     std::array<std::uint8_t, 1024> table{};
     for (unsigned q = 0; q < 1024; ++q) {
         unsigned n = 0;
@@ -43,14 +62,30 @@ inline constexpr std::array<std::uint8_t, 1024> base3_of_two_bit_codes = [] {
             valid = valid && code != 3;
             n = n * 3 + code;
         }
-        table[q] = valid ? base3::encode(n) : not_an_encoding;
+        table[q] = valid ? To::encode(n) : not_an_encoding<To>();
     }
     return table;
 }();
 
-/// One two_bit row to base3: every 5 input bytes (20 weights) are exactly 4 output bytes, each
-/// a table lookup of 10 bits; the last weights go through trits.
-inline void two_bit_row_to_base3(const std::uint8_t* in, std::size_t cols, std::uint8_t* out) {
+/// five_trit_byte_map<To, From>[b]: the To byte of From byte b's five trits (a byte From refuses
+/// maps to one To refuses).
+template <five_trit_byte_code To, five_trit_byte_code From>
+inline constexpr std::array<std::uint8_t, 256> five_trit_byte_map = [] {
+    std::array<std::uint8_t, 256> table{};
+    for (unsigned b = 0; b < 256; ++b) {
+        const auto byte = static_cast<std::uint8_t>(b);
+        unsigned n = 0;
+        for (std::size_t k = 0; k < 5; ++k) n = n * 3 + From::trit(byte, k);
+        table[b] = From::is_encoding(byte) ? To::encode(n) : not_an_encoding<To>();
+    }
+    return table;
+}();
+
+/// One two_bit row to a five-trit code: every 5 input bytes (20 weights) are exactly 4 output
+/// bytes, each a table lookup of 10 bits; the last weights go through trits.
+template <five_trit_byte_code To>
+void two_bit_row_to_five_trits(const std::uint8_t* in, std::size_t cols, std::uint8_t* out) {
+    const auto& table = five_trits_of_two_bit_codes<To>;
     const std::size_t groups = cols / 20;
     std::size_t g = 0;
     // 8-byte loads (of which 5 are used) while 8 bytes remain in the row, then 5-byte copies.
@@ -58,17 +93,17 @@ inline void two_bit_row_to_base3(const std::uint8_t* in, std::size_t cols, std::
          g < std::min(groups, wide); ++g) {
         std::uint64_t bits;
         std::memcpy(&bits, in + 5 * g, 8);  // little-endian: weight 4j + k at bits 8j + 2k
-        for (std::size_t j = 0; j < 4; ++j) out[4 * g + j] = base3_of_two_bit_codes[(bits >> (10 * j)) & 1023u];
+        for (std::size_t j = 0; j < 4; ++j) out[4 * g + j] = table[(bits >> (10 * j)) & 1023u];
     }
     for (; g < groups; ++g) {
         std::uint64_t bits = 0;
         std::memcpy(&bits, in + 5 * g, 5);
-        for (std::size_t j = 0; j < 4; ++j) out[4 * g + j] = base3_of_two_bit_codes[(bits >> (10 * j)) & 1023u];
+        for (std::size_t j = 0; j < 4; ++j) out[4 * g + j] = table[(bits >> (10 * j)) & 1023u];
     }
     std::int8_t tail[20];
     const std::size_t rest = cols - 20 * groups;  // the tail starts on a two_bit byte: 5 bytes a group
     two_bit::decode_row(in + 5 * groups, rest, tail);
-    base3::encode_row(tail, rest, out + 4 * groups);
+    To::encode_row(tail, rest, out + 4 * groups);
 }
 
 }  // namespace detail
@@ -80,8 +115,12 @@ void repack_rows(const std::uint8_t* in, std::size_t cols, std::size_t begin, st
     const std::size_t in_bytes = From::row_bytes(cols), out_bytes = To::row_bytes(cols);
     if constexpr (std::is_same_v<From, To>) {
         std::memcpy(out + begin * out_bytes, in + begin * in_bytes, (end - begin) * in_bytes);
-    } else if constexpr (std::is_same_v<From, two_bit> && std::is_same_v<To, base3>) {
-        for (std::size_t i = begin; i < end; ++i) detail::two_bit_row_to_base3(in + i * in_bytes, cols, out + i * out_bytes);
+    } else if constexpr (std::is_same_v<From, two_bit> && detail::five_trit_byte_code<To>) {
+        for (std::size_t i = begin; i < end; ++i) detail::two_bit_row_to_five_trits<To>(in + i * in_bytes, cols, out + i * out_bytes);
+    } else if constexpr (detail::five_trit_byte_code<From> && detail::five_trit_byte_code<To>) {
+        // The same bytes per row, each mapped (padding trits are 1 in both, so they stay 1).
+        const auto& map = detail::five_trit_byte_map<To, From>;
+        for (std::size_t b = begin * in_bytes; b < end * in_bytes; ++b) out[b] = map[in[b]];
     } else {
         std::vector<std::int8_t> trits(cols);
         for (std::size_t i = begin; i < end; ++i) {

@@ -1,7 +1,7 @@
 #pragma once
 // The AVX-512 VBMI policy (Zen 4/5, Ice Lake and later): the AVX-512 VNNI kernel, with base3
-// bytes decoded by table lookups (vpermi2b) instead of arithmetic. two_bit runs as in
-// avx512vnni.
+// bytes decoded by table lookups (vpermi2b) instead of arithmetic, and the base3_window packing,
+// whose code is made for vpermb. two_bit runs as in avx512vnni.
 
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +9,7 @@
 
 #include "../config.hpp"
 #include "../pack/base3.hpp"
+#include "../pack/base3_window.hpp"
 #include "avx512vnni.hpp"
 #include "cpu.hpp"
 #include "detail/simd_policy.hpp"
@@ -67,6 +68,28 @@ struct ops : avx512vnni_kernel::ops {
         code[2] = and_(codes, bytes(0x0C));
         code[3] = and_(codes, bytes(0x30));
         code[4] = and_(codes, bytes(0xC0));
+    }
+
+    // base3_window: tiles of 2 rows for GEMV, GEMM 1 row x 3 tokens (measured best, below).
+    static constexpr std::size_t window_gemv_rows = 2, window_gemm_rows = 1, window_gemm_tokens = 3;
+    static constexpr int window_shifts[5] = {0, 0, 2, 4, 6};
+
+    /// The window code's codes (pack/base3_window.hpp): two vpermb (64-entry lookups on bits
+    /// 0-5 and 2-7 of each byte), a shift, an XOR and five ANDs per 64 bytes. code[0], code[1]
+    /// are codes 0 and 1; code[2..4] are codes 2..4 times 4, 16, 64 (the fields in place).
+    static void decode_base3_window(vec v, vec (&code)[5]) {
+        // vpermb reads only the low 6 bits of each index byte: v itself indexes by bits 0-5, and
+        // v shifted right by 2 (as 16-bit lanes: bits from the neighbouring byte land in bits
+        // 6-7, which vpermb ignores) by bits 2-7.
+        const __mmask64 all = ~__mmask64{0};
+        const vec low = _mm512_maskz_permutexvar_epi8(all, v, load(ternary::detail::window_low.bytes));
+        const vec high = _mm512_maskz_permutexvar_epi8(all, _mm512_srli_epi16(v, 2), load(ternary::detail::window_high.bytes));
+        const vec fields = _mm512_xor_si512(low, high);
+        code[0] = and_(low, bytes(0x03));
+        code[1] = and_(fields, bytes(0x03));
+        code[2] = and_(fields, bytes(0x0C));
+        code[3] = and_(fields, bytes(0x30));
+        code[4] = and_(fields, bytes(0xC0));
     }
 };
 

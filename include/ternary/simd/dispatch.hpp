@@ -14,6 +14,7 @@
 #include "../config.hpp"
 #include "../error.hpp"
 #include "../pack/base3.hpp"
+#include "../pack/base3_window.hpp"
 #include "../pack/packing.hpp"
 #include "../pack/two_bit.hpp"
 #include "../ternary_matrix.hpp"
@@ -120,15 +121,14 @@ inline std::string_view active_policy_name() {
 }
 
 /// The packing a model's ternary layers should use for decoding, with the policy `automatic`
-/// runs and the current thread count: base3 where that policy decodes base3 by table lookups
-/// (avx512vbmi) and at least 2 threads share the work. A 2B4T-shaped decode then reads 12% fewer
-/// bytes per token and ran 1.07-1.15x faster than with two_bit at 2 threads (alternated in one
-/// run, docs/performance.md, "Which packing"); on one thread base3's decode is close to the
-/// memory's speed itself and ran 0.93-1.11x, no clear gain; without the lookups it costs far
-/// more than the bytes it saves. two_bit everywhere else.
+/// runs: base3_window where that policy decodes it by 64-entry table lookups (avx512vbmi). A
+/// 2B4T-shaped decode then reads 12% fewer bytes per token than with two_bit and ran 1.12x
+/// faster at 1 thread and 1.2x at 2 (in turn in one run, docs/performance.md, "Which packing").
+/// two_bit everywhere else: without the lookups base3's decode costs more than the bytes it
+/// saves (NEON decodes base3_window by vqtbl4q_u8 too, but it is not measured on real hardware).
 inline std::string_view preferred_packing_name() {
 #if defined(__x86_64__) || defined(__i386__)
-    if (active_policy_name() == avx512vbmi::name && threads() >= 2) return base3::name;
+    if (active_policy_name() == avx512vbmi::name) return base3_window::name;
 #endif
     return two_bit::name;
 }

@@ -5,8 +5,9 @@
 // members ops must have. Written once, so every policy runs the same algorithm and differs
 // only in how a vector operation is spelled.
 //
-// What it computes. Rows of a canonical packing (G weights per byte: two_bit 4, base3 5) hold
-// unsigned codes c = w + 1 in {0, 1, 2}; activations come as planes (detail/interleave.hpp).
+// What it computes. Rows of a row-wise packing P the policy decodes (G = P::weights_per_byte
+// weights per byte: two_bit 4, base3 and base3_window 5) hold unsigned codes c = w + 1 in
+// {0, 1, 2}; activations come as planes (detail/interleave.hpp).
 // For rows [r0, r1) and every token: code_dot = sum_j c_j * q_j. The caller subtracts the
 // token's sum of q to get sum_j w_j * q_j.
 //
@@ -21,6 +22,9 @@
 //   base3, by lookup (ops::decode_base3, AVX-512 VBMI): 64 * trit 0 by averages, trits 1..4
 //            as 2-bit codes from a 256-byte table, split by four masks into 1, 4, 16 and 64
 //            times the trit; accumulators x1, x4, x16, x64.
+//   base3_window (ops::decode_base3_window, AVX-512 VBMI and NEON): two 64-entry lookups and
+//            an XOR give the five 2-bit codes, masked in place (x1, x1, x4, x16, x64) or, where
+//            codes must stay <= 8 (NEON), with one shift (x1, x1, x4, x1, x4).
 //
 // Why nothing overflows (K <= max_cols = 2^23). Every code vector holds f * c with c <= 2 and
 // f * c <= 128, and |q| <= 128, so |product| <= 2^14:
@@ -37,15 +41,18 @@
 template <class Ops>
 inline constexpr bool decodes_base3_by_lookup = requires { requires Ops::base3_by_lookup; };
 
-/// How bytes of G weights become code vectors: decode(v, code) splits a vector of packed bytes
-/// into G code vectors; code vector p feeds accumulator target[p], which sums 2^shift[a] * c * q
+/// How bytes of packing P (G weights each) become code vectors: decode(v, code) splits a vector
+/// of packed bytes into G code vectors; code vector p feeds accumulator target[p], which sums 2^shift[a] * c * q
 /// (exactly divisible, so the shifts at the end are exact). Also the tile shapes: gemv_rows rows
 /// against one token, gemm_rows rows against gemm_tokens tokens.
-template <std::size_t G, class Ops = ops>
-struct decoding;
+template <class P, class Ops = ops>
+struct decoding {
+    static constexpr bool served = false;  // no kernel for P in this policy: the scalar oracle runs it
+};
 
 template <class Ops>
-struct decoding<4, Ops> {
+struct decoding<two_bit, Ops> {
+    static constexpr bool served = true;
     static constexpr std::size_t accumulators = 2;
     static constexpr std::size_t target[4] = {0, 1, 0, 1};
     static constexpr int shift[2] = {0, 2};
@@ -109,7 +116,29 @@ struct base3_decoding<Ops, true> {
 };
 
 template <class Ops>
-struct decoding<5, Ops> : base3_decoding<Ops, decodes_base3_by_lookup<Ops>> {};
+struct decoding<base3, Ops> : base3_decoding<Ops, decodes_base3_by_lookup<Ops>> {
+    static constexpr bool served = true;
+};
+
+/// base3_window by Ops::decode_base3_window (AVX-512 VBMI, NEON): code vector p holds code p
+/// times 2^Ops::window_shifts[p] (the fields of the lookups' XOR masked in place, or shifted
+/// first where the instruction set needs small codes). Five accumulators: sharing one between
+/// two codes of the same factor makes a longer dependency chain, which measured slower.
+template <class Ops>
+    requires requires(typename Ops::vec v, typename Ops::vec (&code)[5]) { Ops::decode_base3_window(v, code); }
+struct decoding<base3_window, Ops> {
+    static constexpr bool served = true;
+    static constexpr std::size_t accumulators = 5;
+    static constexpr std::size_t target[5] = {0, 1, 2, 3, 4};
+    static constexpr int shift[5] = {Ops::window_shifts[0], Ops::window_shifts[1], Ops::window_shifts[2],
+                                     Ops::window_shifts[3], Ops::window_shifts[4]};
+    static constexpr std::size_t gemv_rows = Ops::window_gemv_rows, gemm_rows = Ops::window_gemm_rows,
+                                 gemm_tokens = Ops::window_gemm_tokens;
+
+    static TERNARY_ALWAYS_INLINE void decode(typename Ops::vec v, typename Ops::vec (&code)[5]) {
+        Ops::decode_base3_window(v, code);
+    }
+};
 
 /// Vectors of a row after which the accumulators are folded into the total (see the overflow
 /// bounds at the top).
@@ -119,11 +148,12 @@ inline constexpr std::size_t fold_steps = 4096;
 inline constexpr std::size_t prefetch_bytes = std::size_t{16} << 10;
 
 /// One chunk (ops::width bytes of each of R rows) against T tokens.
-template <std::size_t G, std::size_t R, std::size_t T, bool Partial>
+template <class P, std::size_t R, std::size_t T, bool Partial>
 TERNARY_ALWAYS_INLINE void step(const std::uint8_t* rows, std::size_t row_bytes, std::size_t byte_offset,
                                 std::size_t partial_bytes, const std::int8_t* planes, std::size_t plane_stride,
                                 std::size_t plane_offset, std::size_t ahead,
-                                typename ops::acc (&acc)[R][T][decoding<G>::accumulators]) {
+                                typename ops::acc (&acc)[R][T][decoding<P>::accumulators]) {
+    constexpr std::size_t G = P::weights_per_byte;
     typename ops::vec act[T][G];
     TERNARY_UNROLL
     for (std::size_t t = 0; t < T; ++t) {
@@ -144,12 +174,12 @@ TERNARY_ALWAYS_INLINE void step(const std::uint8_t* rows, std::size_t row_bytes,
         __builtin_prefetch(src + ahead, 0, 2);
         const typename ops::vec packed = Partial ? ops::load_partial(src, partial_bytes) : ops::load(src);
         typename ops::vec code[G];
-        decoding<G>::decode(packed, code);
+        decoding<P>::decode(packed, code);
         TERNARY_UNROLL
         for (std::size_t t = 0; t < T; ++t) {
             TERNARY_UNROLL
             for (std::size_t p = 0; p < G; ++p) {
-                typename ops::acc& a = acc[r][t][decoding<G>::target[p]];
+                typename ops::acc& a = acc[r][t][decoding<P>::target[p]];
                 a = ops::dot(a, code[p], act[t][p]);
             }
         }
@@ -157,10 +187,10 @@ TERNARY_ALWAYS_INLINE void step(const std::uint8_t* rows, std::size_t row_bytes,
 }
 
 /// R consecutive rows (starting at `rows`) against T tokens: code_dots[r][t].
-template <std::size_t G, std::size_t R, std::size_t T>
+template <class P, std::size_t R, std::size_t T>
 TERNARY_ALWAYS_INLINE void tile(const std::uint8_t* rows, std::size_t row_bytes, const std::int8_t* planes,
                                 std::size_t plane_stride, std::int32_t (&code_dots)[R][T]) {
-    constexpr std::size_t A = decoding<G>::accumulators;
+    constexpr std::size_t A = decoding<P>::accumulators;
     typename ops::acc acc[R][T][A], total[R][T];
     TERNARY_UNROLL
     for (std::size_t r = 0; r < R; ++r) {
@@ -180,7 +210,7 @@ TERNARY_ALWAYS_INLINE void tile(const std::uint8_t* rows, std::size_t row_bytes,
                 TERNARY_UNROLL
                 for (std::size_t a = 0; a < A; ++a) {
                     typename ops::acc scaled_down = acc[r][t][a];
-                    for (int s = 0; s < decoding<G>::shift[a]; s += 2) scaled_down = ops::shift_right2(scaled_down);
+                    for (int s = 0; s < decoding<P>::shift[a]; s += 2) scaled_down = ops::shift_right2(scaled_down);
                     total[r][t] = ops::add(total[r][t], scaled_down);
                     acc[r][t][a] = ops::zero();
                 }
@@ -188,19 +218,19 @@ TERNARY_ALWAYS_INLINE void tile(const std::uint8_t* rows, std::size_t row_bytes,
         }
     };
     const std::size_t full = row_bytes / ops::width, partial = row_bytes % ops::width;
-    const std::size_t chunk_weights = static_cast<std::size_t>(G) * ops::width;
+    const std::size_t chunk_weights = P::weights_per_byte * ops::width;
     // Prefetch distance: whole tiles, at least prefetch_bytes ahead.
     const std::size_t tile_bytes = R * row_bytes;
     const std::size_t ahead = tile_bytes * std::max<std::size_t>(1, (prefetch_bytes + tile_bytes - 1) / tile_bytes);
     for (std::size_t c = 0; c < full;) {
         for (const std::size_t end = std::min(full, c + fold_steps); c < end; ++c) {
-            step<G, R, T, false>(rows, row_bytes, c * ops::width, 0, planes, plane_stride, c * chunk_weights, ahead,
+            step<P, R, T, false>(rows, row_bytes, c * ops::width, 0, planes, plane_stride, c * chunk_weights, ahead,
                                  acc);
         }
         if (c < full) fold();  // rows longer than fold_steps vectors only
     }
     if (partial != 0) {
-        step<G, R, T, true>(rows, row_bytes, full * ops::width, partial, planes, plane_stride,
+        step<P, R, T, true>(rows, row_bytes, full * ops::width, partial, planes, plane_stride,
                             full * chunk_weights, ahead, acc);
     }
     fold();
@@ -212,7 +242,7 @@ TERNARY_ALWAYS_INLINE void tile(const std::uint8_t* rows, std::size_t row_bytes,
 }
 
 /// Rows [r0, r1) of `weights` against T tokens starting at token t0.
-template <std::size_t G, std::size_t R, std::size_t T>
+template <class P, std::size_t R, std::size_t T>
 void rows_against_tokens(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r0, std::size_t r1,
                          const std::int8_t* planes, std::size_t plane_stride, std::size_t t0,
                          std::int32_t* out, std::size_t out_token_stride) {
@@ -220,13 +250,13 @@ void rows_against_tokens(const std::uint8_t* weights, std::size_t row_bytes, std
     std::size_t i = r0;
     for (; i + R <= r1; i += R) {
         std::int32_t dots[R][T];
-        tile<G, R, T>(weights + i * row_bytes, row_bytes, token_planes, plane_stride, dots);
+        tile<P, R, T>(weights + i * row_bytes, row_bytes, token_planes, plane_stride, dots);
         for (std::size_t r = 0; r < R; ++r)
             for (std::size_t t = 0; t < T; ++t) out[(t0 + t) * out_token_stride + i + r] = dots[r][t];
     }
     for (; i < r1; ++i) {
         std::int32_t dots[1][T];
-        tile<G, 1, T>(weights + i * row_bytes, row_bytes, token_planes, plane_stride, dots);
+        tile<P, 1, T>(weights + i * row_bytes, row_bytes, token_planes, plane_stride, dots);
         for (std::size_t t = 0; t < T; ++t) out[(t0 + t) * out_token_stride + i] = dots[0][t];
     }
 }
@@ -236,7 +266,7 @@ void rows_against_tokens(const std::uint8_t* weights, std::size_t row_bytes, std
 /// Several tokens (GEMM): rows go in blocks of about 96 KiB of weights, and each block meets
 /// every token before the next block is read, so weights come from L3 or memory once per call
 /// and then from L2, instead of once per tile of tokens.
-template <std::size_t G>
+template <class P>
 void code_dots(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r0, std::size_t r1,
                const std::int8_t* planes, std::size_t plane_stride, std::size_t tokens, std::int32_t* out,
                std::size_t out_token_stride) {
@@ -245,7 +275,7 @@ void code_dots(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r
     const std::uint8_t* first_row = weights + r0 * row_bytes;
     const std::size_t head_bytes = std::min(prefetch_bytes, (r1 - r0) * row_bytes);
     for (std::size_t offset = 0; offset < head_bytes; offset += 64) __builtin_prefetch(first_row + offset, 0, 2);
-    constexpr std::size_t gemm_rows = decoding<G>::gemm_rows, gemm_tokens = decoding<G>::gemm_tokens;
+    constexpr std::size_t gemm_rows = decoding<P>::gemm_rows, gemm_tokens = decoding<P>::gemm_tokens;
     constexpr std::size_t block_bytes = std::size_t{96} << 10;
     const std::size_t block_rows = tokens < gemm_tokens ? r1 - r0
                                    : std::max(gemm_rows, block_bytes / row_bytes / gemm_rows * gemm_rows);
@@ -253,19 +283,19 @@ void code_dots(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r
         const std::size_t end = std::min(r1, block + block_rows);
         std::size_t t = 0;
         for (; t + gemm_tokens <= tokens; t += gemm_tokens) {
-            rows_against_tokens<G, gemm_rows, gemm_tokens>(weights, row_bytes, block, end, planes, plane_stride, t,
+            rows_against_tokens<P, gemm_rows, gemm_tokens>(weights, row_bytes, block, end, planes, plane_stride, t,
                                                                  out, out_token_stride);
         }
         // The last tokens: two at a time while they last (a remainder of 8 tokens in tiles of
         // 3 is 2; each weight vector is then decoded once for both), then one.
         if constexpr (gemm_tokens > 2) {
             for (; t + 2 <= tokens; t += 2) {
-                rows_against_tokens<G, gemm_rows, 2>(weights, row_bytes, block, end, planes, plane_stride, t, out,
+                rows_against_tokens<P, gemm_rows, 2>(weights, row_bytes, block, end, planes, plane_stride, t, out,
                                                      out_token_stride);
             }
         }
         for (; t < tokens; ++t) {
-            rows_against_tokens<G, decoding<G>::gemv_rows, 1>(weights, row_bytes, block, end, planes, plane_stride, t, out,
+            rows_against_tokens<P, decoding<P>::gemv_rows, 1>(weights, row_bytes, block, end, planes, plane_stride, t, out,
                                                       out_token_stride);
         }
     }
@@ -274,10 +304,13 @@ void code_dots(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r
 /// The entry point the policies call (detail/simd_policy.hpp).
 struct entry {
     static constexpr std::size_t width = ops::width;
-    template <std::size_t G>
+    /// Whether this kernel runs packing P (else the policy runs the scalar oracle).
+    template <class P>
+    static constexpr bool serves = decoding<P>::served;
+    template <class P>
     static void run(const std::uint8_t* weights, std::size_t row_bytes, std::size_t r0, std::size_t r1,
                     const std::int8_t* planes, std::size_t plane_stride, std::size_t tokens, std::int32_t* out,
                     std::size_t out_token_stride) {
-        code_dots<G>(weights, row_bytes, r0, r1, planes, plane_stride, tokens, out, out_token_stride);
+        code_dots<P>(weights, row_bytes, r0, r1, planes, plane_stride, tokens, out, out_token_stride);
     }
 };

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "../../config.hpp"
+#include "../../pack/base3_window.hpp"
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
@@ -34,6 +35,26 @@ struct common_ops {
     static vec top_trit(vec m) {
         return vsubq_u8(vsubq_u8(vdupq_n_u8(0), vcgeq_u8(m, vdupq_n_u8(86))), vcgeq_u8(m, vdupq_n_u8(171)));
     }
+
+    // base3_window: the window code's two 64-entry tables (pack/base3_window.hpp) in four
+    // registers each, looked up by vqtbl4q_u8. Codes stay <= 8 (sdot and vmull_s8 take int8),
+    // so the upper two fields are shifted down first: codes times 1, 1, 4, 1, 4.
+    static constexpr std::size_t window_gemv_rows = 4, window_gemm_rows = 4, window_gemm_tokens = 2;
+    static constexpr int window_shifts[5] = {0, 0, 2, 0, 2};
+    static void decode_base3_window(vec v, vec (&code)[5]) {
+        const uint8x16x4_t low_table = vld1q_u8_x4(ternary::detail::window_low.bytes);
+        const uint8x16x4_t high_table = vld1q_u8_x4(ternary::detail::window_high.bytes);
+        // vqtbl4q_u8 gives 0 for indices >= 64: bits 0-5 by a mask, bits 2-7 by a shift.
+        const vec low = vqtbl4q_u8(low_table, vandq_u8(v, bytes(63)));
+        const vec fields = veorq_u8(low, vqtbl4q_u8(high_table, vshrq_n_u8(v, 2)));
+        const vec upper = vshrq_n_u8(fields, 4);
+        code[0] = and_(low, bytes(0x03));
+        code[1] = and_(fields, bytes(0x03));
+        code[2] = and_(fields, bytes(0x0C));
+        code[3] = and_(upper, bytes(0x03));
+        code[4] = and_(upper, bytes(0x0C));
+    }
+
     static acc zero() { return vdupq_n_s32(0); }
     static acc add(acc a, acc b) { return vaddq_s32(a, b); }
     static acc shift_right2(acc a) { return vshrq_n_s32(a, 2); }

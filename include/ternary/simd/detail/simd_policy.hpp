@@ -4,11 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <type_traits>
 
 #include "../../activations.hpp"
 #include "../../config.hpp"
 #include "../../pack/base3.hpp"
+#include "../../pack/base3_window.hpp"
 #include "../../pack/two_bit.hpp"
 #include "../../ternary_matrix.hpp"
 #include "../scalar.hpp"
@@ -17,18 +17,19 @@
 
 namespace ternary::inline TERNARY_ABI::simd::detail {
 
-template <class P>
-inline constexpr bool has_simd_kernel = std::is_same_v<P, two_bit> || std::is_same_v<P, base3>;
-
 /// What a SIMD policy inherits: the kernel policy functions around its kernel's entry point
-/// (Kernel: `width` and `run<G>(...)`, see dot_kernel.inl).
+/// (Kernel: `width`, `serves<P>` and `run<P>(...)`, see dot_kernel.inl).
 template <class Kernel>
 struct simd_policy : kernel_policy_base<simd_policy<Kernel>> {
-    /// Whether the kernel serves this product: the canonical packings, one scale block per row.
+    /// Whether this policy has a kernel of its own for packing P (else it runs the scalar oracle).
+    template <packing P>
+    static constexpr bool has_kernel = Kernel::template serves<P>;
+
+    /// Whether the kernel serves this product: a packing it decodes, one scale block per row.
     /// (Scales per block of columns, from imported formats, are rare: the oracle serves them.)
     template <packing P>
     static bool kernel_serves(const ternary_matrix_view<P>& w, std::size_t block_cols) {
-        if constexpr (has_simd_kernel<P>) {
+        if constexpr (Kernel::template serves<P>) {
             return block_cols == w.cols();
         } else {
             return false;
@@ -57,9 +58,9 @@ struct simd_policy : kernel_policy_base<simd_policy<Kernel>> {
     static void block_dots_prepared(const ternary_matrix_view<P>& w, const prepared_activations& prepared,
                                     std::size_t block_cols, std::size_t row_begin, std::size_t row_end,
                                     std::int32_t* out) {
-        if constexpr (has_simd_kernel<P>) {
+        if constexpr (Kernel::template serves<P>) {
             if (prepared.planes != nullptr) {
-                Kernel::template run<P::weights_per_byte>(w.bytes().data(), P::row_bytes(w.cols()), row_begin, row_end,
+                Kernel::template run<P>(w.bytes().data(), P::row_bytes(w.cols()), row_begin, row_end,
                                                           prepared.planes, prepared.plane_stride,
                                                           prepared.x.tokens(), out, w.rows());
                 // sum (w + 1) q - sum q = sum w q (codes are w + 1).
