@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <span>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <ternary/pack/convert.hpp>
@@ -19,7 +20,9 @@ void round_trip(const ternary::ternary_matrix_view<From>& m, const std::vector<s
     const auto there = ternary::repack<To>(m);
     const auto back = ternary::repack<From>(there.view());
     if (there.trits() != trits || back.trits() != trits) __builtin_trap();
-    // Each packing's own bytes for the trits (From's input may hold a second byte of a pattern).
+    // Another packing writes its own bytes for the trits (a copy keeps the input's bytes, which
+    // may hold base3_window's second byte of a pattern).
+    if constexpr (std::is_same_v<To, From>) return;
     const auto direct = ternary::ternary_matrix<To>::from_trits(trits, m.rows(), m.cols(), ternary::weight_scales::per_matrix(1.0f));
     if (!std::equal(there.bytes().begin(), there.bytes().end(), direct.bytes().begin(), direct.bytes().end())) __builtin_trap();
 }
