@@ -14,14 +14,14 @@ def get(case, isa, packing):
             return r
     return None
 
-isas = [i for i in ("avx512vnni", "avxvnni", "avx2", "neon-dotprod", "neon") if any(r["isa"] == i for r in rows)]
+isas = [i for i in ("avx512vbmi", "avx512vnni", "avxvnni", "avx2", "neon-dotprod", "neon") if any(r["isa"] == i for r in rows)]
 best = isas[0]
 print(f"Best policy ({best}); µs, GMAC/s, weight GB/s and its fraction of the read bandwidth measured "
       "next to it, speed-up over Eigen float and over the scalar policy:\n")
 print("| m x k | batch | threads | mode | packing | µs | GMAC/s | weight GB/s | bw_fraction | vs_eigen | vs_scalar |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for c in cases:
-    for packing in ("two_bit", "base3"):
+    for packing in ("two_bit", "base3", "base3_window"):
         r = get(c, best, packing)
         if r:
             print(f"| {c[0]}x{c[1]} | {c[2]} | {c[3]} | {c[4]} | {packing} | {r['us']:.1f} | {r['gmacs']:.1f} | "
