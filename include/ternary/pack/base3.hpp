@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "packing.hpp"
+#include "five_trits.hpp"
 
 namespace ternary::inline TERNARY_ABI {
 
@@ -33,13 +33,8 @@ inline constexpr std::array<bool, 256> base3_is_encoding = [] {
 /// wanted digit becomes the top one, and * 3 >> 8 reads it. Multiplies and shifts only, so it
 /// vectorizes. Only 243 of the 256 byte values are encodings; the other 13 are invalid.
 /// A row whose length is not a multiple of 5 is padded with trit 1 (weight 0).
-struct base3 : row_wise_packing<base3> {
+struct base3 : five_trit_packing<base3> {
     static constexpr std::string_view name = "base3";
-    static constexpr std::size_t weights_per_byte = 5;
-
-    static constexpr std::size_t row_bytes(std::size_t cols) {
-        return (cols + weights_per_byte - 1) / weights_per_byte;
-    }
 
     static constexpr std::uint8_t encode(unsigned n) { return detail::base3_encode(n); }
 
@@ -51,37 +46,6 @@ struct base3 : row_wise_packing<base3> {
         constexpr std::array<unsigned, weights_per_byte> powers{1, 3, 9, 27, 81};
         const unsigned shifted = (byte * powers[k]) & 0xFFu;
         return (shifted * 3) >> 8;
-    }
-
-    static void encode_row(const std::int8_t* trits, std::size_t cols, std::uint8_t* out) {
-        for (std::size_t b = 0; b < row_bytes(cols); ++b) {
-            unsigned n = 0;
-            for (std::size_t k = 0; k < weights_per_byte; ++k) {
-                const std::size_t col = b * weights_per_byte + k;
-                n = n * 3 + (col < cols ? static_cast<unsigned>(trits[col] + 1) : 1u);
-            }
-            out[b] = encode(n);
-        }
-    }
-
-    static void decode_row(const std::uint8_t* in, std::size_t cols, std::int8_t* out) {
-        for (std::size_t col = 0; col < cols; ++col) {
-            const unsigned t = trit(in[col / weights_per_byte], col % weights_per_byte);
-            out[col] = static_cast<std::int8_t>(static_cast<int>(t) - 1);
-        }
-    }
-
-    static std::size_t first_invalid_byte(const std::uint8_t* in, std::size_t cols) {
-        const std::size_t bytes = row_bytes(cols);
-        for (std::size_t b = 0; b < bytes; ++b) {
-            if (!is_encoding(in[b])) return b;
-        }
-        // Only the last byte can hold padding (weights past cols), which must be trit 1.
-        const std::size_t last = bytes - 1;
-        for (std::size_t k = 0; k < weights_per_byte; ++k) {
-            if (last * weights_per_byte + k >= cols && trit(in[last], k) != 1) return last;
-        }
-        return bytes;
     }
 };
 

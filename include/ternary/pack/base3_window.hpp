@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "packing.hpp"
+#include "five_trits.hpp"
 
 namespace ternary::inline TERNARY_ABI {
 
@@ -87,13 +87,8 @@ inline constexpr std::array<std::uint8_t, 243> window_byte_of = [] {
 /// Why not base3's own code (TQ1_0's)? Reading a trit from it takes a multiply or a 256-entry
 /// lookup; here, one 64-byte vector decodes with two vpermb, a shift, an XOR and five ANDs
 /// (avx512vbmi), about 1.3x faster than base3's lookup decode (docs/performance.md).
-struct base3_window : row_wise_packing<base3_window> {
+struct base3_window : five_trit_packing<base3_window> {
     static constexpr std::string_view name = "base3_window";
-    static constexpr std::size_t weights_per_byte = 5;
-
-    static constexpr std::size_t row_bytes(std::size_t cols) {
-        return (cols + weights_per_byte - 1) / weights_per_byte;
-    }
 
     /// The byte of the five codes whose base-3 number (first most significant) is n < 243.
     static constexpr std::uint8_t encode(unsigned n) { return detail::window_byte_of[n]; }
@@ -104,37 +99,6 @@ struct base3_window : row_wise_packing<base3_window> {
     /// Trit k (code w + 1 of weight k, 0 = first weight) of a byte, in {0, 1, 2} for valid bytes.
     static constexpr unsigned trit(std::uint8_t byte, std::size_t k) {
         return (detail::window_fields(byte) >> (2 * k)) & 3u;
-    }
-
-    static void encode_row(const std::int8_t* trits, std::size_t cols, std::uint8_t* out) {
-        for (std::size_t b = 0; b < row_bytes(cols); ++b) {
-            unsigned n = 0;
-            for (std::size_t k = 0; k < weights_per_byte; ++k) {
-                const std::size_t col = b * weights_per_byte + k;
-                n = n * 3 + (col < cols ? static_cast<unsigned>(trits[col] + 1) : 1u);
-            }
-            out[b] = encode(n);
-        }
-    }
-
-    static void decode_row(const std::uint8_t* in, std::size_t cols, std::int8_t* out) {
-        for (std::size_t col = 0; col < cols; ++col) {
-            const unsigned c = trit(in[col / weights_per_byte], col % weights_per_byte);
-            out[col] = static_cast<std::int8_t>(static_cast<int>(c) - 1);
-        }
-    }
-
-    static std::size_t first_invalid_byte(const std::uint8_t* in, std::size_t cols) {
-        const std::size_t bytes = row_bytes(cols);
-        for (std::size_t b = 0; b < bytes; ++b) {
-            if (!is_encoding(in[b])) return b;
-        }
-        // Only the last byte can hold padding (weights past cols), which must be code 1.
-        const std::size_t last = bytes - 1;
-        for (std::size_t k = 0; k < weights_per_byte; ++k) {
-            if (last * weights_per_byte + k >= cols && trit(in[last], k) != 1) return last;
-        }
-        return bytes;
     }
 };
 

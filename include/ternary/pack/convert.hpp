@@ -18,6 +18,7 @@
 
 #include "base3.hpp"
 #include "base3_window.hpp"
+#include "five_trits.hpp"
 #include "packing.hpp"
 #include "two_bit.hpp"
 
@@ -29,15 +30,9 @@ concept row_wise = std::derived_from<P, row_wise_packing<P>>;
 
 namespace detail {
 
-/// A packing of five trits per byte in a byte code: base3 and base3_window. trit(byte, k) gives
-/// code k (w + 1, 0 = first weight), encode(n) the byte of the codes whose base-3 number (first
-/// most significant) is n, is_encoding(byte) whether a byte decodes to valid codes.
+/// A packing of five trits per byte in a byte code (base3, base3_window: five_trits.hpp).
 template <class P>
-concept five_trit_byte_code = P::weights_per_byte == 5 && requires(std::uint8_t b, unsigned n, std::size_t k) {
-    { P::trit(b, k) } -> std::same_as<unsigned>;
-    { P::encode(n) } -> std::same_as<std::uint8_t>;
-    { P::is_encoding(b) } -> std::same_as<bool>;
-};
+concept five_trit_byte_code = std::derived_from<P, five_trit_packing<P>>;
 
 /// A byte To's validation refuses: what the tables below give for input that holds no weights
 /// (validated input never does, so this only makes a bad input fail loudly later).
