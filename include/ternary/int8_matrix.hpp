@@ -369,7 +369,7 @@ struct int8_kernels {
 /// The kernels of the policy named `policy`; the scalar ones for a policy without its own.
 inline int8_kernels int8_kernels_named(std::string_view policy) {
 #if defined(__x86_64__) || defined(__i386__)
-    // avx512vbmi differs from avx512vnni only in its base3 decode: the same int8 kernels.
+    // avx512vbmi differs from avx512vnni only in its 1.6-bit decodes: the same int8 kernels.
     if (policy == simd::avx512vbmi::name || policy == simd::avx512vnni::name) {
         return {&simd::avx512vnni_int8::int8_rows, &simd::avx512vnni_int8::int8_rows_tokens};
     }

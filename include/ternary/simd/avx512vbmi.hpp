@@ -70,7 +70,8 @@ struct ops : avx512vnni_kernel::ops {
         code[4] = and_(codes, bytes(0xC0));
     }
 
-    // base3_window: tiles of 2 rows for GEMV, GEMM 1 row x 3 tokens (measured best, below).
+    // base3_window: GEMV 2 rows, GEMM 1 row x 3 tokens (measured best of 1-4 rows and 1x3, 1x4,
+    // 2x2, 2x3, 1x6: docs/kernels.md, "Tiles").
     static constexpr std::size_t window_gemv_rows = 2, window_gemm_rows = 1, window_gemm_tokens = 3;
     static constexpr int window_shifts[5] = {0, 0, 2, 4, 6};
 

@@ -42,8 +42,8 @@ template <class Ops>
 inline constexpr bool decodes_base3_by_lookup = requires { requires Ops::base3_by_lookup; };
 
 /// How bytes of packing P (G weights each) become code vectors: decode(v, code) splits a vector
-/// of packed bytes into G code vectors; code vector p feeds accumulator target[p], which sums 2^shift[a] * c * q
-/// (exactly divisible, so the shifts at the end are exact). Also the tile shapes: gemv_rows rows
+/// of packed bytes into G code vectors; code vector p feeds accumulator target[p], which sums
+/// 2^shift[a] * c * q (exactly divisible, so the shifts at the end are exact). Also the tile shapes: gemv_rows rows
 /// against one token, gemm_rows rows against gemm_tokens tokens.
 template <class P, class Ops = ops>
 struct decoding {
