@@ -84,10 +84,11 @@ setup make_setup() {
     return {std::move(trits), std::move(x), std::move(dots)};
 }
 
-/// One token's activation planes (detail/interleave.hpp) for a packing of g weights per byte.
+/// One token's activation planes (detail/interleave.hpp) for a packing of g weights per byte
+/// (cols / g bytes a row: whole vectors, no padding, in every packing here).
 ternary::aligned_buffer<std::int8_t> planes_of(const setup& s, std::size_t g) {
-    ternary::aligned_buffer<std::int8_t> planes(ternary::simd::detail::planes_length(cols, g, 64));
-    ternary::simd::detail::interleave_token(s.x.values().data(), cols, g, 64, planes.data());
+    ternary::aligned_buffer<std::int8_t> planes(ternary::simd::detail::planes_length(cols / g, g, 64));
+    ternary::simd::detail::interleave_token(s.x.values().data(), cols, cols / g, g, 64, planes.data());
     return planes;
 }
 

@@ -223,7 +223,6 @@ TEST_CASE("a model repacked to base3 or base3_window (and back) gives the same l
         auto window_model = ternary::bitnet::repacked<ternary::base3_window>(
             ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 8));
         CHECK(logits_of(window_model) == reference);
-        CHECK(window_model.weight_bytes_per_token() == base3_model.weight_bytes_per_token());  // both heads alike now
         auto back = ternary::bitnet::repacked<ternary::two_bit>(
             ternary::bitnet::repacked<ternary::base3>(
                 ternary::bitnet::random_model<ternary::bitnet::ternary_linear<ternary::two_bit>>(config, 8)));

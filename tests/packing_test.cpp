@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,15 +24,19 @@ ternary::ternary_matrix<P> pack(const std::vector<std::int8_t>& trits, std::size
     return ternary::ternary_matrix<P>::from_trits(trits, rows, cols, ternary::weight_scales::per_matrix(1.0f));
 }
 
-/// The first byte value P's validation refuses as a row of one byte (P::weights_per_byte columns).
+/// The first byte value P's validation refuses as the first byte of a row of
+/// P::weights_per_byte columns (the rest of the row, if P pads it, valid padding).
 template <class P>
 std::uint8_t first_invalid_byte_value() {
+    const std::vector<std::int8_t> zeros(P::weights_per_byte, 0);
+    const auto row = pack<P>(zeros, 1, P::weights_per_byte);
+    std::vector<std::uint8_t> bytes(row.bytes().begin(), row.bytes().end());
     for (unsigned b = 0; b < 256; ++b) {
-        const auto byte = static_cast<std::uint8_t>(b);
+        bytes[0] = static_cast<std::uint8_t>(b);
         try {
-            P::validate(&byte, 1, P::weights_per_byte);
+            P::validate(bytes.data(), 1, P::weights_per_byte);
         } catch (const ternary::value_error&) {
-            return byte;
+            return bytes[0];
         }
     }
     FAIL("every byte value validates");
@@ -47,7 +52,10 @@ TEST_CASE_TEMPLATE("packing round trips every shape losslessly", P, two_bit, bas
             CAPTURE(cols);
             const auto trits = test::random_trits(rows * cols);
             const auto m = pack<P>(trits, rows, cols);
-            CHECK(m.bytes().size() == rows * ((cols + P::weights_per_byte - 1) / P::weights_per_byte));
+            // ceil(cols / G) bytes a row; base3_window pads rows to whole 64-byte vectors.
+            const std::size_t weight_bytes = (cols + P::weights_per_byte - 1) / P::weights_per_byte;
+            const std::size_t row_bytes = std::is_same_v<P, base3_window> ? (weight_bytes + 63) / 64 * 64 : weight_bytes;
+            CHECK(m.bytes().size() == rows * row_bytes);
             CHECK(m.trits() == trits);
             // Row by row through the view, too.
             std::vector<std::int8_t> row(cols);
@@ -147,25 +155,31 @@ TEST_CASE("base3_window: all 243 patterns encode, 250 bytes decode, by the two t
         const unsigned f = low ^ ternary::detail::window_high.bytes[v >> 2];
         return std::array<unsigned, 5>{low & 3u, f & 3u, (f >> 2) & 3u, (f >> 4) & 3u, (f >> 6) & 3u};
     };
+    // A row of 5 weights is one byte of weights and 63 of padding (all codes 1).
+    const std::vector<std::int8_t> zeros(5, 0);
+    const auto zero_row = pack<base3_window>(zeros, 1, 5);
+    REQUIRE(zero_row.bytes().size() == 64);
+    CHECK(codes_of(zero_row.bytes()[63]) == std::array<unsigned, 5>{1, 1, 1, 1, 1});
     std::array<int, 243> bytes_of_pattern{};
     int accepted = 0;
     for (unsigned v = 0; v < 256; ++v) {
         CAPTURE(v);
         const auto c = codes_of(v);
         const bool valid = std::all_of(c.begin(), c.end(), [](unsigned code) { return code <= 2; });
-        const std::array<std::uint8_t, 1> data{static_cast<std::uint8_t>(v)};
+        std::vector<std::uint8_t> row(zero_row.bytes().begin(), zero_row.bytes().end());
+        row[0] = static_cast<std::uint8_t>(v);
         if (!valid) {
-            CHECK_THROWS_AS(base3_window::validate(data.data(), 1, 5), ternary::value_error);
+            CHECK_THROWS_AS(base3_window::validate(row.data(), 1, 5), ternary::value_error);
             continue;
         }
-        CHECK_NOTHROW(base3_window::validate(data.data(), 1, 5));
+        CHECK_NOTHROW(base3_window::validate(row.data(), 1, 5));
         ++accepted;
         unsigned n = 0;
         for (unsigned code : c) n = n * 3 + code;
         ++bytes_of_pattern[n];
         // Decoding gives these codes as weights, and encoding them gives a byte of the same codes.
-        const auto m = ternary::ternary_matrix<base3_window>::from_packed(1, 5, ternary::weight_scales::per_matrix(1.0f),
-                                                                          [&](std::uint8_t* out) { out[0] = data[0]; });
+        const auto m = ternary::ternary_matrix<base3_window>::from_packed(
+            1, 5, ternary::weight_scales::per_matrix(1.0f), [&](std::uint8_t* out) { std::copy(row.begin(), row.end(), out); });
         const auto trits = m.trits();
         for (std::size_t k = 0; k < 5; ++k) CHECK(trits[k] == static_cast<int>(c[k]) - 1);
         CHECK(codes_of(pack<base3_window>(trits, 1, 5).bytes()[0]) == c);
@@ -173,14 +187,19 @@ TEST_CASE("base3_window: all 243 patterns encode, 250 bytes decode, by the two t
     CHECK(accepted == 250);
     CHECK(std::count(bytes_of_pattern.begin(), bytes_of_pattern.end(), 0) == 0);  // every pattern
     CHECK(std::count(bytes_of_pattern.begin(), bytes_of_pattern.end(), 2) == 7);   // 7 with two bytes
-    // 4 columns: the fifth weight is padding and must be code 1 (weight 0).
+    // 4 columns: the fifth weight is padding and must be code 1 (weight 0); so must every code
+    // of the padding bytes.
     const std::vector<std::int8_t> four{1, -1, 0, 1};
-    const std::uint8_t padded = pack<base3_window>(four, 1, 4).bytes()[0];
-    CHECK(codes_of(padded)[4] == 1);
-    CHECK_NOTHROW(base3_window::validate(&padded, 1, 4));
+    const auto padded = pack<base3_window>(four, 1, 4);
+    CHECK(codes_of(padded.bytes()[0])[4] == 1);
+    std::vector<std::uint8_t> bad(padded.bytes().begin(), padded.bytes().end());
+    CHECK_NOTHROW(base3_window::validate(bad.data(), 1, 4));
     const std::vector<std::int8_t> five{1, -1, 0, 1, 1};
-    const std::uint8_t not_padding = pack<base3_window>(five, 1, 5).bytes()[0];
-    CHECK_THROWS_AS(base3_window::validate(&not_padding, 1, 4), ternary::value_error);
+    bad[0] = pack<base3_window>(five, 1, 5).bytes()[0];
+    CHECK_THROWS_AS(base3_window::validate(bad.data(), 1, 4), ternary::value_error);
+    bad[0] = padded.bytes()[0];
+    bad[40] = pack<base3_window>(five, 1, 5).bytes()[0];  // a padding byte with weights
+    CHECK(base3_window::first_invalid_byte(bad.data(), 4) == 40);
 }
 
 TEST_CASE("two_bit validation finds the first bad byte of a long row, wherever it is") {

@@ -152,22 +152,26 @@ TEST_CASE_TEMPLATE("base3 codes: every valid byte value in every position of a v
     // The base3 kernels decode bytes by arithmetic or by table lookups (avx512vbmi): rows made
     // of every byte that validates (base3: the 243 encodings; base3_window: 250 bytes, 7 of them
     // a second byte of a pattern), each row shifted by one, so every byte meets every lane.
+    // A byte validates if a row of 5 weights starting with it does (base3_window's rows go on
+    // with padding bytes, all weights 0: the base-3 number 121).
     std::vector<std::uint8_t> valid;
+    std::vector<std::uint8_t> row(P::row_bytes(5), P::encode(121));
     for (unsigned b = 0; b < 256; ++b) {
-        const std::uint8_t byte = static_cast<std::uint8_t>(b);
+        row[0] = static_cast<std::uint8_t>(b);
         try {
-            P::validate(&byte, 1, 5);
-            valid.push_back(byte);
+            P::validate(row.data(), 1, 5);
+            valid.push_back(row[0]);
         } catch (const ternary::value_error&) {
         }
     }
     CHECK(valid.size() == (std::is_same_v<P, base3> ? 243u : 250u));
-    const std::size_t n = valid.size(), rows = 67, cols = 5 * n;
+    const std::size_t n = valid.size(), rows = 67, cols = 5 * n, row_bytes = P::row_bytes(cols);
     const auto w = ternary::ternary_matrix<P>::from_packed(rows, cols, ternary::weight_scales::per_matrix(1.0f),
                                                            [&](std::uint8_t* out) {
                                                                for (std::size_t i = 0; i < rows; ++i)
-                                                                   for (std::size_t j = 0; j < n; ++j)
-                                                                       out[i * n + j] = valid[(i + j) % n];
+                                                                   for (std::size_t j = 0; j < row_bytes; ++j)
+                                                                       out[i * row_bytes + j] =
+                                                                           j < n ? valid[(i + j) % n] : P::encode(121);
                                                            });
     for (std::size_t tokens : {std::size_t{1}, std::size_t{5}}) {
         CAPTURE(tokens);

@@ -32,7 +32,13 @@ namespace detail {
 
 /// A packing of five trits per byte in a byte code (base3, base3_window: five_trits.hpp).
 template <class P>
-concept five_trit_byte_code = std::derived_from<P, five_trit_packing<P>>;
+concept five_trit_byte_code = std::derived_from<P, row_wise_packing<P>> && P::weights_per_byte == 5 &&
+                              requires(std::uint8_t b, unsigned n, std::size_t k, std::size_t cols) {
+                                  { P::trit(b, k) } -> std::same_as<unsigned>;
+                                  { P::encode(n) } -> std::same_as<std::uint8_t>;
+                                  { P::is_encoding(b) } -> std::same_as<bool>;
+                                  { P::weight_bytes(cols) } -> std::same_as<std::size_t>;
+                              };
 
 /// A byte To's validation refuses: what the tables below give for input that holds no weights
 /// (validated input never does, so this only makes a bad input fail loudly later).
@@ -95,10 +101,12 @@ void two_bit_row_to_five_trits(const std::uint8_t* in, std::size_t cols, std::ui
         std::memcpy(&bits, in + 5 * g, 5);
         for (std::size_t j = 0; j < 4; ++j) out[4 * g + j] = table[(bits >> (10 * j)) & 1023u];
     }
+    // The last weights (fewer than 20: the tail starts on a two_bit byte, 5 bytes a group) and
+    // the row's padding bytes, through trits.
     std::int8_t tail[20];
-    const std::size_t rest = cols - 20 * groups;  // the tail starts on a two_bit byte: 5 bytes a group
+    const std::size_t rest = cols - 20 * groups;
     two_bit::decode_row(in + 5 * groups, rest, tail);
-    To::encode_row(tail, rest, out + 4 * groups);
+    To::encode_bytes(tail, rest, 0, To::row_bytes(cols) - 4 * groups, out + 4 * groups);
 }
 
 }  // namespace detail
@@ -113,9 +121,17 @@ void repack_rows(const std::uint8_t* in, std::size_t cols, std::size_t begin, st
     } else if constexpr (std::is_same_v<From, two_bit> && detail::five_trit_byte_code<To>) {
         for (std::size_t i = begin; i < end; ++i) detail::two_bit_row_to_five_trits<To>(in + i * in_bytes, cols, out + i * out_bytes);
     } else if constexpr (detail::five_trit_byte_code<From> && detail::five_trit_byte_code<To>) {
-        // The same bytes per row, each mapped (padding trits are 1 in both, so they stay 1).
+        // The bytes of weights, each mapped (padding trits are 1 in both, so they stay 1), then
+        // To's padding bytes, if it pads rows further (all trits 1: the base-3 number 121).
         const auto& map = detail::five_trit_byte_map<To, From>;
-        for (std::size_t b = begin * in_bytes; b < end * in_bytes; ++b) out[b] = map[in[b]];
+        const std::size_t weight_bytes = To::weight_bytes(cols);
+        const std::uint8_t padding = To::encode(121);
+        for (std::size_t i = begin; i < end; ++i) {
+            const std::uint8_t* row_in = in + i * in_bytes;
+            std::uint8_t* row_out = out + i * out_bytes;
+            for (std::size_t b = 0; b < weight_bytes; ++b) row_out[b] = map[row_in[b]];
+            std::fill(row_out + weight_bytes, row_out + out_bytes, padding);
+        }
     } else {
         std::vector<std::int8_t> trits(cols);
         for (std::size_t i = begin; i < end; ++i) {

@@ -7,6 +7,7 @@
 // lane by lane, the activations of each chunk of G*W weights are reordered once per call
 // (K bytes per token, against M*K/G weight bytes) into G planes:
 //   planes[c*G*W + p*W + j] = q[c*G*W + G*j + p]       (0 past the end of the row)
+// A row's planes cover all its bytes, padding included (base3_window pads rows to 64 bytes).
 
 #include <cstddef>
 #include <cstdint>
@@ -16,15 +17,17 @@
 
 namespace ternary::inline TERNARY_ABI::simd::detail {
 
-/// Bytes of one token's planes: K rounded up to whole chunks of G*W.
-constexpr std::size_t planes_length(std::size_t cols, std::size_t g, std::size_t w) {
-    return round_up(cols, g * w);
+/// Bytes of one token's planes for rows of row_bytes bytes: the row's G * row_bytes weight
+/// places rounded up to whole chunks of G*W.
+constexpr std::size_t planes_length(std::size_t row_bytes, std::size_t g, std::size_t w) {
+    return round_up(row_bytes * g, g * w);
 }
 
-inline void interleave_token(const std::int8_t* q, std::size_t cols, std::size_t g, std::size_t w,
-                             std::int8_t* planes) {
+/// One token's K = cols activations as planes for rows of row_bytes bytes.
+inline void interleave_token(const std::int8_t* q, std::size_t cols, std::size_t row_bytes, std::size_t g,
+                             std::size_t w, std::int8_t* planes) {
     const std::size_t chunk = g * w;
-    const std::size_t length = planes_length(cols, g, w);
+    const std::size_t length = planes_length(row_bytes, g, w);
     for (std::size_t base = 0; base < length; base += chunk) {
         for (std::size_t p = 0; p < g; ++p) {
             for (std::size_t j = 0; j < w; ++j) {

@@ -40,16 +40,18 @@ struct simd_policy : kernel_policy_base<simd_policy<Kernel>> {
     static std::size_t prepared_bytes(const ternary_matrix_view<P>& w, const activation_batch_view& x,
                                       std::size_t block_cols) {
         if (!kernel_serves(w, block_cols)) return 0;
-        return planes_length(w.cols(), P::weights_per_byte, Kernel::width) * x.tokens();
+        return planes_length(P::row_bytes(w.cols()), P::weights_per_byte, Kernel::width) * x.tokens();
     }
 
     template <packing P>
     static prepared_activations prepare(const ternary_matrix_view<P>& w, const activation_batch_view& x,
                                         std::size_t block_cols, std::int8_t* scratch) {
         if (!kernel_serves(w, block_cols)) return {x};
-        const std::size_t stride = planes_length(w.cols(), P::weights_per_byte, Kernel::width);
+        const std::size_t row_bytes = P::row_bytes(w.cols());
+        const std::size_t stride = planes_length(row_bytes, P::weights_per_byte, Kernel::width);
         for (std::size_t t = 0; t < x.tokens(); ++t) {
-            interleave_token(x.values(t).data(), w.cols(), P::weights_per_byte, Kernel::width, scratch + t * stride);
+            interleave_token(x.values(t).data(), w.cols(), row_bytes, P::weights_per_byte, Kernel::width,
+                             scratch + t * stride);
         }
         return {x, scratch, stride};
     }
