@@ -32,6 +32,7 @@
 
 #include "bandwidth.hpp"
 #include "native_reference.hpp"
+#include "packing_option.hpp"
 
 namespace {
 
@@ -386,10 +387,7 @@ int main(int argc, char** argv) {
             o.heads = false;
         } else if ((arg == "--model" || arg == "--preset") && i + 1 < argc) {
             (arg == "--model" ? o.model : o.preset) = argv[++i];
-        } else if (arg == "--packing" && i + 1 < argc &&
-                   (std::string_view(argv[i + 1]) == "auto" || std::string_view(argv[i + 1]) == ternary::two_bit::name ||
-                    std::string_view(argv[i + 1]) == ternary::base3::name ||
-                    std::string_view(argv[i + 1]) == ternary::base3_window::name)) {
+        } else if (arg == "--packing" && i + 1 < argc && examples::valid_packing(argv[i + 1])) {
             o.packing = argv[++i];
         } else {
             std::fprintf(stderr,
@@ -407,8 +405,8 @@ int main(int argc, char** argv) {
                          "bytes_per_token, read_gbps, bw_fraction; gemm_bound_tokens_per_s, gemm_fraction), the\n"
                          "same decode and a 4096 x 4096 GEMV with a busy process on one core (contended: true);\n"
                          "for ternary layers, decode and prefill with them in two_bit, base3 and base3_window, in\n"
-                         "turn (phase packing: base3_vs_two_bit, base3_window_vs_two_bit); decode with the head in int8, Q6_K and Q4_K,\n"
-                         "alternated (phase heads: q6_k_vs_int8, q4_k_vs_int8).\n");
+                         "turn (phase packing: base3_vs_two_bit, base3_window_vs_two_bit); decode with the head\n"
+                         "in int8, Q6_K and Q4_K, alternated (phase heads: q6_k_vs_int8, q4_k_vs_int8).\n");
             return arg == "--help" || arg == "-h" ? 0 : 2;
         }
     }
@@ -439,8 +437,7 @@ int main(int argc, char** argv) {
             two_bit_model two_bit = loaded ? std::get<two_bit_model>(std::move(*loaded)) : two_bit_layers();
             auto base3 = ternary::bitnet::repacked<ternary::base3>(two_bit_model(two_bit));
             auto window = ternary::bitnet::repacked<ternary::base3_window>(two_bit_model(two_bit));
-            const std::string_view main_packing =
-                o.packing == "auto" ? ternary::simd::preferred_packing_name() : std::string_view(o.packing);
+            const std::string_view main_packing = examples::resolved_packing(o.packing);
             const auto main_phases = [&](auto& model) {
                 if (main_packing != packing_of<std::decay_t<decltype(model)>>::name) {
                     if (!o.f16_head) model.use_int8_head();

@@ -19,6 +19,8 @@
 #include <ternary/bitnet/random_model.hpp>
 #include <ternary/ternary.hpp>
 
+#include "packing_option.hpp"
+
 namespace {
 
 namespace bn = ternary::bitnet;
@@ -128,8 +130,7 @@ int main(int argc, char** argv) {
                 o.preset = argv[++i];
             } else if (arg == "--packing" && has_value) {
                 o.packing = argv[++i];
-                if (o.packing != "auto" && o.packing != ternary::two_bit::name && o.packing != ternary::base3::name &&
-                    o.packing != ternary::base3_window::name) {
+                if (!examples::valid_packing(o.packing)) {
                     throw std::invalid_argument("--packing takes auto, two_bit, base3 or base3_window");
                 }
             } else if (arg == "--sequences" && has_value) {
@@ -166,22 +167,13 @@ int main(int argc, char** argv) {
         ternary::set_threads(o.threads);
         const auto config = bn::preset_config(o.preset);
         auto model = bn::random_model<bn::ternary_linear<ternary::two_bit>>(config, 42);
-        const std::string_view packing = o.packing == "auto" ? ternary::simd::preferred_packing_name() : std::string_view(o.packing);
+        const std::string_view packing = examples::resolved_packing(o.packing);
         std::fprintf(stderr, "serve-bench: %s, %.*s layers, int8 head, %zu threads\n", o.preset.c_str(),
                      static_cast<int>(packing.size()), packing.data(), o.threads);
-        const auto run_repacked = [&]<class To>(To) {
-            auto repacked = bn::repacked<To>(std::move(model));
-            repacked.use_int8_head();
-            run(repacked, o);
-        };
-        if (packing == ternary::base3::name) {
-            run_repacked(ternary::base3{});
-        } else if (packing == ternary::base3_window::name) {
-            run_repacked(ternary::base3_window{});
-        } else {
-            model.use_int8_head();
-            run(model, o);
-        }
+        examples::with_packing(model, o.packing, [&](auto& m) {
+            m.use_int8_head();
+            run(m, o);
+        });
     } catch (const std::exception& e) {
         std::fprintf(stderr, "ternary-serve-bench: %s\n", e.what());
         return 1;

@@ -18,7 +18,7 @@ namespace detail {
 // The two tables of the window code, 64 entries each: a byte v decodes through
 // window_low[v & 63] (its bits 0-5) and window_high[v >> 2] (its bits 2-7). They were found by
 // simulated annealing over their 1024 bits, scoring the number of distinct five-trit patterns
-// the 256 bytes decode to, until all 243 were there (docs/performance.md, "The window code").
+// the 256 bytes decode to, until all 243 were there (docs/performance.md, "Which packing").
 // 64 entries is what one AVX-512 VBMI vpermb (or one NEON vqtbl4q_u8) looks up.
 struct alignas(64) window_table {
     std::uint8_t bytes[64];
@@ -82,14 +82,16 @@ inline constexpr std::array<std::uint8_t, 243> window_byte_of = [] {
 /// multiple of 64 bytes, ceil(ceil(cols / 5) / 64) * 64 bytes, so that every row starts on a
 /// cache line of the (64-byte aligned) matrix: a 64-byte load that straddles two lines costs
 /// two. A 2560 x 6912 GEMV on one thread ran 10-13% faster from cache and 13-26% faster from
-/// memory with its rows padded from 1383 to 1408 bytes (0.5% more bytes for 2B4T's layers). A byte's codes c = w + 1 come from two lookups: low = window_low[byte & 63],
+/// memory with its rows padded from 1383 to 1408 bytes (0.5% more bytes for 2B4T's layers).
+///
+/// A byte's codes c = w + 1 come from two lookups: low = window_low[byte & 63],
 /// f = low ^ window_high[byte >> 2]; code 0 = low & 3, code 1 + k = (f >> 2k) & 3. Of the 256
 /// byte values 250 decode to valid codes (all 243 patterns; 7 patterns have two bytes, both
 /// accepted) and 6 hold a code 3: invalid.
 ///
 /// Why not base3's own code (TQ1_0's)? Reading a trit from it takes a multiply or a 256-entry
 /// lookup; here, one 64-byte vector decodes with two vpermb, a shift, an XOR and five ANDs
-/// (avx512vbmi), about 1.3x faster than base3's lookup decode (docs/performance.md).
+/// (avx512vbmi): 1.2-1.3x faster than base3's lookup decode (docs/performance.md).
 struct base3_window : five_trit_packing<base3_window, 64> {
     static constexpr std::string_view name = "base3_window";
 

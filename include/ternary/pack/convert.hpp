@@ -32,13 +32,7 @@ namespace detail {
 
 /// A packing of five trits per byte in a byte code (base3, base3_window: five_trits.hpp).
 template <class P>
-concept five_trit_byte_code = std::derived_from<P, row_wise_packing<P>> && P::weights_per_byte == 5 &&
-                              requires(std::uint8_t b, unsigned n, std::size_t k, std::size_t cols) {
-                                  { P::trit(b, k) } -> std::same_as<unsigned>;
-                                  { P::encode(n) } -> std::same_as<std::uint8_t>;
-                                  { P::is_encoding(b) } -> std::same_as<bool>;
-                                  { P::weight_bytes(cols) } -> std::same_as<std::size_t>;
-                              };
+concept five_trit_byte_code = requires { P::row_align; } && std::derived_from<P, five_trit_packing<P, P::row_align>>;
 
 /// A byte To's validation refuses: what the tables below give for input that holds no weights
 /// (validated input never does, so this only makes a bad input fail loudly later).

@@ -23,6 +23,7 @@ namespace ternary::inline TERNARY_ABI {
 template <class Code, std::size_t RowAlign = 1>
 struct five_trit_packing : row_wise_packing<Code> {
     static constexpr std::size_t weights_per_byte = 5;
+    static constexpr std::size_t row_align = RowAlign;
 
     /// Bytes that hold weights of a row of cols weights (the rest of a row is padding).
     static constexpr std::size_t weight_bytes(std::size_t cols) {

@@ -122,8 +122,9 @@ inline std::string_view active_policy_name() {
 
 /// The packing a model's ternary layers should use for decoding, with the policy `automatic`
 /// runs: base3_window where that policy decodes it by 64-entry table lookups (avx512vbmi). A
-/// 2B4T-shaped decode then reads 12% fewer bytes per token than with two_bit and ran 1.12x
-/// faster at 1 thread and 1.2x at 2 (in turn in one run, docs/performance.md, "Which packing").
+/// 2B4T-shaped decode then reads 12% fewer bytes per token than with two_bit and ran 1.11-1.16x
+/// faster at 1 thread and 1.06-1.21x at 2 (in turn in each run, docs/performance.md, "Which
+/// packing").
 /// two_bit everywhere else: without the lookups base3's decode costs more than the bytes it
 /// saves (NEON decodes base3_window by vqtbl4q_u8 too, but it is not measured on real hardware).
 inline std::string_view preferred_packing_name() {

@@ -29,7 +29,7 @@ struct simd_policy : kernel_policy_base<simd_policy<Kernel>> {
     /// (Scales per block of columns, from imported formats, are rare: the oracle serves them.)
     template <packing P>
     static bool kernel_serves(const ternary_matrix_view<P>& w, std::size_t block_cols) {
-        if constexpr (Kernel::template serves<P>) {
+        if constexpr (has_kernel<P>) {
             return block_cols == w.cols();
         } else {
             return false;
@@ -60,11 +60,10 @@ struct simd_policy : kernel_policy_base<simd_policy<Kernel>> {
     static void block_dots_prepared(const ternary_matrix_view<P>& w, const prepared_activations& prepared,
                                     std::size_t block_cols, std::size_t row_begin, std::size_t row_end,
                                     std::int32_t* out) {
-        if constexpr (Kernel::template serves<P>) {
+        if constexpr (has_kernel<P>) {
             if (prepared.planes != nullptr) {
-                Kernel::template run<P>(w.bytes().data(), P::row_bytes(w.cols()), row_begin, row_end,
-                                                          prepared.planes, prepared.plane_stride,
-                                                          prepared.x.tokens(), out, w.rows());
+                Kernel::template run<P>(w.bytes().data(), P::row_bytes(w.cols()), row_begin, row_end, prepared.planes,
+                                        prepared.plane_stride, prepared.x.tokens(), out, w.rows());
                 // sum (w + 1) q - sum q = sum w q (codes are w + 1).
                 for (std::size_t t = 0; t < prepared.x.tokens(); ++t) {
                     for (std::size_t i = row_begin; i < row_end; ++i) out[t * w.rows() + i] -= prepared.x.sum(t);
