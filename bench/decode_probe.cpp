@@ -10,7 +10,10 @@
 //           avx512vbmi; base3_window, avx512vbmi: two 64-entry lookups on bits 0-5 and 2-7 of
 //           the byte, XORed), results checked against a scalar reference;
 //   probe   a decode design's instructions only (the codes it yields are not the right ones, the
-//           result is thrown away): its time is what that design would cost at best.
+//           result is thrown away): its time is what that design would cost at best;
+//   mix     the two_bit and base3_window kernels' instructions on registers only (no memory, no
+//           loop around them but a counter): the fastest this core issues them. Their ratio per
+//           weight (the last line, "floor") is the best any loop of those instructions can do.
 // Prints one JSON object per case: cycles per 64 packed bytes and per 64 weights, in cycles of
 // one vpdpbusd (twelve independent chains of it are timed first: one per cycle on Zen 4/5), and
 // weights_vs_two_bit, the time per weight over the two_bit kernel's.
@@ -230,6 +233,101 @@ __attribute__((noinline)) void gemv_pairs(const std::uint8_t* weights, std::size
     }
 }
 
+// The instruction mixes alone, on registers only (no loads, no loop-carried dependency but the
+// accumulators'), written in assembly so the compiler can neither hoist nor drop them: the
+// fastest this core can issue each decode, whatever the loop around it. Per 64 packed bytes of
+// each of two rows, as in the kernels' GEMV tiles:
+//   two_bit       vpsrlw, 4 vpandd, 4 vpdpbusd                  (256 weights)
+//   base3_window  2 vpermb, vpsrlw, vpxord, 5 vpandd, 5 vpdpbusd (320 weights)
+// (AT&T syntax, the GNU assemblers' default.)
+
+/// Seconds for `iterations` rounds of the two_bit mix, two rows a round.
+double two_bit_mix_seconds(long iterations) {
+    const auto start = clock_type::now();
+    __asm__ volatile(
+        "1:\n\t"
+        "vpsrlw $4, %%zmm20, %%zmm3\n\t"
+        "vpandd %%zmm23, %%zmm20, %%zmm5\n\t"
+        "vpandd %%zmm24, %%zmm20, %%zmm6\n\t"
+        "vpandd %%zmm23, %%zmm3, %%zmm7\n\t"
+        "vpandd %%zmm24, %%zmm3, %%zmm8\n\t"
+        "vpdpbusd %%zmm27, %%zmm5, %%zmm10\n\t"
+        "vpdpbusd %%zmm28, %%zmm6, %%zmm11\n\t"
+        "vpdpbusd %%zmm29, %%zmm7, %%zmm12\n\t"
+        "vpdpbusd %%zmm30, %%zmm8, %%zmm13\n\t"
+        "vpsrlw $4, %%zmm19, %%zmm4\n\t"
+        "vpandd %%zmm23, %%zmm19, %%zmm5\n\t"
+        "vpandd %%zmm24, %%zmm19, %%zmm6\n\t"
+        "vpandd %%zmm23, %%zmm4, %%zmm7\n\t"
+        "vpandd %%zmm24, %%zmm4, %%zmm8\n\t"
+        "vpdpbusd %%zmm27, %%zmm5, %%zmm14\n\t"
+        "vpdpbusd %%zmm28, %%zmm6, %%zmm15\n\t"
+        "vpdpbusd %%zmm29, %%zmm7, %%zmm16\n\t"
+        "vpdpbusd %%zmm30, %%zmm8, %%zmm17\n\t"
+        "dec %0\n\t"
+        "jnz 1b"
+        : "+r"(iterations)
+        :
+        : "cc", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+          "xmm15", "xmm16", "xmm17");
+    return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+/// Seconds for `iterations` rounds of the base3_window mix, two rows a round.
+double window_mix_seconds(long iterations) {
+    const auto start = clock_type::now();
+    __asm__ volatile(
+        "1:\n\t"
+        "vpermb %%zmm21, %%zmm20, %%zmm3\n\t"
+        "vpsrlw $2, %%zmm20, %%zmm4\n\t"
+        "vpermb %%zmm22, %%zmm4, %%zmm4\n\t"
+        "vpxord %%zmm3, %%zmm4, %%zmm4\n\t"
+        "vpandd %%zmm23, %%zmm3, %%zmm5\n\t"
+        "vpandd %%zmm23, %%zmm4, %%zmm6\n\t"
+        "vpandd %%zmm24, %%zmm4, %%zmm7\n\t"
+        "vpandd %%zmm25, %%zmm4, %%zmm8\n\t"
+        "vpandd %%zmm26, %%zmm4, %%zmm9\n\t"
+        "vpdpbusd %%zmm27, %%zmm5, %%zmm10\n\t"
+        "vpdpbusd %%zmm28, %%zmm6, %%zmm11\n\t"
+        "vpdpbusd %%zmm29, %%zmm7, %%zmm12\n\t"
+        "vpdpbusd %%zmm30, %%zmm8, %%zmm13\n\t"
+        "vpdpbusd %%zmm31, %%zmm9, %%zmm14\n\t"
+        "vpermb %%zmm21, %%zmm19, %%zmm3\n\t"
+        "vpsrlw $2, %%zmm19, %%zmm4\n\t"
+        "vpermb %%zmm22, %%zmm4, %%zmm4\n\t"
+        "vpxord %%zmm3, %%zmm4, %%zmm4\n\t"
+        "vpandd %%zmm23, %%zmm3, %%zmm5\n\t"
+        "vpandd %%zmm23, %%zmm4, %%zmm6\n\t"
+        "vpandd %%zmm24, %%zmm4, %%zmm7\n\t"
+        "vpandd %%zmm25, %%zmm4, %%zmm8\n\t"
+        "vpandd %%zmm26, %%zmm4, %%zmm9\n\t"
+        "vpdpbusd %%zmm27, %%zmm5, %%zmm15\n\t"
+        "vpdpbusd %%zmm28, %%zmm6, %%zmm16\n\t"
+        "vpdpbusd %%zmm29, %%zmm7, %%zmm17\n\t"
+        "vpdpbusd %%zmm30, %%zmm8, %%zmm18\n\t"
+        "vpdpbusd %%zmm31, %%zmm9, %%zmm2\n\t"
+        "dec %0\n\t"
+        "jnz 1b"
+        : "+r"(iterations)
+        :
+        : "cc", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18");
+    return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+/// ns per 64 packed bytes of a row for the two mixes, {two_bit, base3_window}: best of 15
+/// trials each, the two alternated so that a slow moment of the host falls on both alike.
+std::pair<double, double> mixes_ns_per_vector() {
+    constexpr long iterations = 2'000'000;
+    double two_bit = 1e300, window = 1e300;
+    for (int trial = 0; trial < 15; ++trial) {
+        two_bit = std::min(two_bit, two_bit_mix_seconds(iterations));
+        window = std::min(window, window_mix_seconds(iterations));
+    }
+    const double per_vector = 1e9 / (2.0 * static_cast<double>(iterations));
+    return {two_bit * per_vector, window * per_vector};
+}
+
 TERNARY_TARGET_END
 
 template <class Decode>
@@ -273,6 +371,13 @@ int main() {
     report(one_vpermi2b::name, "probe", probe_ns_per_vector<one_vpermi2b>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(two_vpermb::name, "probe", probe_ns_per_vector<two_vpermb>(s), 5, cycle_ns, two_bit_per_weight, true);
     report(lookup_256::name, "probe", probe_ns_per_vector<lookup_256>(s), 5, cycle_ns, two_bit_per_weight, true);
+    // The floor: the two decodes' instructions alone, and their ratio per weight.
+    const auto [two_bit_mix_ns, window_mix_ns] = mixes_ns_per_vector();
+    report("mix: two_bit's instructions, registers only", "mix", two_bit_mix_ns, 4, cycle_ns, two_bit_per_weight, true);
+    report("mix: base3_window's instructions, registers only", "mix", window_mix_ns, 5, cycle_ns, two_bit_per_weight,
+           true);
+    std::printf("{\"floor\":\"base3_window mix over two_bit mix, per weight\",\"ratio\":%.3f}\n",
+                (window_mix_ns / 320.0) / (two_bit_mix_ns / 256.0));
     return two_bit_exact && arith_exact && lookup_exact && window_exact ? 0 : 1;
 }
 
