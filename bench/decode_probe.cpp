@@ -241,79 +241,61 @@ __attribute__((noinline)) void gemv_pairs(const std::uint8_t* weights, std::size
 //   base3_window  2 vpermb, vpsrlw, vpxord, 5 vpandd, 5 vpdpbusd (320 weights)
 // (AT&T syntax, the GNU assemblers' default.)
 
+// One row's instructions: weights in zmm W; accumulators zmm A0..; codes in zmm3-9; masks in
+// zmm23-26, window tables in zmm21-22, activation planes in zmm27-31.
+#define TWO_BIT_ROW(W, A0, A1, A2, A3)              \
+    "vpsrlw $4, %%zmm" W ", %%zmm3\n\t"             \
+    "vpandd %%zmm23, %%zmm" W ", %%zmm5\n\t"        \
+    "vpandd %%zmm24, %%zmm" W ", %%zmm6\n\t"        \
+    "vpandd %%zmm23, %%zmm3, %%zmm7\n\t"            \
+    "vpandd %%zmm24, %%zmm3, %%zmm8\n\t"            \
+    "vpdpbusd %%zmm27, %%zmm5, %%zmm" A0 "\n\t"     \
+    "vpdpbusd %%zmm28, %%zmm6, %%zmm" A1 "\n\t"     \
+    "vpdpbusd %%zmm29, %%zmm7, %%zmm" A2 "\n\t"     \
+    "vpdpbusd %%zmm30, %%zmm8, %%zmm" A3 "\n\t"
+#define WINDOW_ROW(W, A0, A1, A2, A3, A4)           \
+    "vpermb %%zmm21, %%zmm" W ", %%zmm3\n\t"        \
+    "vpsrlw $2, %%zmm" W ", %%zmm4\n\t"             \
+    "vpermb %%zmm22, %%zmm4, %%zmm4\n\t"            \
+    "vpxord %%zmm3, %%zmm4, %%zmm4\n\t"             \
+    "vpandd %%zmm23, %%zmm3, %%zmm5\n\t"            \
+    "vpandd %%zmm23, %%zmm4, %%zmm6\n\t"            \
+    "vpandd %%zmm24, %%zmm4, %%zmm7\n\t"            \
+    "vpandd %%zmm25, %%zmm4, %%zmm8\n\t"            \
+    "vpandd %%zmm26, %%zmm4, %%zmm9\n\t"            \
+    "vpdpbusd %%zmm27, %%zmm5, %%zmm" A0 "\n\t"     \
+    "vpdpbusd %%zmm28, %%zmm6, %%zmm" A1 "\n\t"     \
+    "vpdpbusd %%zmm29, %%zmm7, %%zmm" A2 "\n\t"     \
+    "vpdpbusd %%zmm30, %%zmm8, %%zmm" A3 "\n\t"     \
+    "vpdpbusd %%zmm31, %%zmm9, %%zmm" A4 "\n\t"
+
 /// Seconds for `iterations` rounds of the two_bit mix, two rows a round.
 double two_bit_mix_seconds(long iterations) {
     const auto start = clock_type::now();
-    __asm__ volatile(
-        "1:\n\t"
-        "vpsrlw $4, %%zmm20, %%zmm3\n\t"
-        "vpandd %%zmm23, %%zmm20, %%zmm5\n\t"
-        "vpandd %%zmm24, %%zmm20, %%zmm6\n\t"
-        "vpandd %%zmm23, %%zmm3, %%zmm7\n\t"
-        "vpandd %%zmm24, %%zmm3, %%zmm8\n\t"
-        "vpdpbusd %%zmm27, %%zmm5, %%zmm10\n\t"
-        "vpdpbusd %%zmm28, %%zmm6, %%zmm11\n\t"
-        "vpdpbusd %%zmm29, %%zmm7, %%zmm12\n\t"
-        "vpdpbusd %%zmm30, %%zmm8, %%zmm13\n\t"
-        "vpsrlw $4, %%zmm19, %%zmm4\n\t"
-        "vpandd %%zmm23, %%zmm19, %%zmm5\n\t"
-        "vpandd %%zmm24, %%zmm19, %%zmm6\n\t"
-        "vpandd %%zmm23, %%zmm4, %%zmm7\n\t"
-        "vpandd %%zmm24, %%zmm4, %%zmm8\n\t"
-        "vpdpbusd %%zmm27, %%zmm5, %%zmm14\n\t"
-        "vpdpbusd %%zmm28, %%zmm6, %%zmm15\n\t"
-        "vpdpbusd %%zmm29, %%zmm7, %%zmm16\n\t"
-        "vpdpbusd %%zmm30, %%zmm8, %%zmm17\n\t"
-        "dec %0\n\t"
-        "jnz 1b"
-        : "+r"(iterations)
-        :
-        : "cc", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
-          "xmm15", "xmm16", "xmm17");
+    __asm__ volatile("1:\n\t" TWO_BIT_ROW("20", "10", "11", "12", "13") TWO_BIT_ROW("19", "14", "15", "16", "17")
+                     "dec %0\n\t"
+                     "jnz 1b"
+                     : "+r"(iterations)
+                     :
+                     : "cc", "xmm3", "xmm5", "xmm6", "xmm7", "xmm8", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+                       "xmm15", "xmm16", "xmm17");
     return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
 /// Seconds for `iterations` rounds of the base3_window mix, two rows a round.
 double window_mix_seconds(long iterations) {
     const auto start = clock_type::now();
-    __asm__ volatile(
-        "1:\n\t"
-        "vpermb %%zmm21, %%zmm20, %%zmm3\n\t"
-        "vpsrlw $2, %%zmm20, %%zmm4\n\t"
-        "vpermb %%zmm22, %%zmm4, %%zmm4\n\t"
-        "vpxord %%zmm3, %%zmm4, %%zmm4\n\t"
-        "vpandd %%zmm23, %%zmm3, %%zmm5\n\t"
-        "vpandd %%zmm23, %%zmm4, %%zmm6\n\t"
-        "vpandd %%zmm24, %%zmm4, %%zmm7\n\t"
-        "vpandd %%zmm25, %%zmm4, %%zmm8\n\t"
-        "vpandd %%zmm26, %%zmm4, %%zmm9\n\t"
-        "vpdpbusd %%zmm27, %%zmm5, %%zmm10\n\t"
-        "vpdpbusd %%zmm28, %%zmm6, %%zmm11\n\t"
-        "vpdpbusd %%zmm29, %%zmm7, %%zmm12\n\t"
-        "vpdpbusd %%zmm30, %%zmm8, %%zmm13\n\t"
-        "vpdpbusd %%zmm31, %%zmm9, %%zmm14\n\t"
-        "vpermb %%zmm21, %%zmm19, %%zmm3\n\t"
-        "vpsrlw $2, %%zmm19, %%zmm4\n\t"
-        "vpermb %%zmm22, %%zmm4, %%zmm4\n\t"
-        "vpxord %%zmm3, %%zmm4, %%zmm4\n\t"
-        "vpandd %%zmm23, %%zmm3, %%zmm5\n\t"
-        "vpandd %%zmm23, %%zmm4, %%zmm6\n\t"
-        "vpandd %%zmm24, %%zmm4, %%zmm7\n\t"
-        "vpandd %%zmm25, %%zmm4, %%zmm8\n\t"
-        "vpandd %%zmm26, %%zmm4, %%zmm9\n\t"
-        "vpdpbusd %%zmm27, %%zmm5, %%zmm15\n\t"
-        "vpdpbusd %%zmm28, %%zmm6, %%zmm16\n\t"
-        "vpdpbusd %%zmm29, %%zmm7, %%zmm17\n\t"
-        "vpdpbusd %%zmm30, %%zmm8, %%zmm18\n\t"
-        "vpdpbusd %%zmm31, %%zmm9, %%zmm2\n\t"
-        "dec %0\n\t"
-        "jnz 1b"
-        : "+r"(iterations)
-        :
-        : "cc", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18");
+    __asm__ volatile("1:\n\t" WINDOW_ROW("20", "10", "11", "12", "13", "14") WINDOW_ROW("19", "15", "16", "17", "18", "2")
+                     "dec %0\n\t"
+                     "jnz 1b"
+                     : "+r"(iterations)
+                     :
+                     : "cc", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+                       "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18");
     return std::chrono::duration<double>(clock_type::now() - start).count();
 }
+#undef TWO_BIT_ROW
+#undef WINDOW_ROW
 
 /// ns per 64 packed bytes of a row for the two mixes, {two_bit, base3_window}: best of 15
 /// trials each, the two alternated so that a slow moment of the host falls on both alike.
