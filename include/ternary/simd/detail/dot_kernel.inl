@@ -150,30 +150,22 @@ inline constexpr std::size_t fold_steps = 4096;
 /// How far ahead the weights are prefetched: about two DRAM latencies of streaming.
 inline constexpr std::size_t prefetch_bytes = std::size_t{16} << 10;
 
-/// Packing P's accumulators ordered by their factor 2^shift, largest first (the order `tile`
-/// folds them in). Factors differ by powers of 4: the fold shifts by 2 bits at a time.
+/// The largest factor 2^shift among packing P's accumulators, as its shift.
 template <class P>
-struct fold_order {
-    static constexpr std::size_t accumulators = decoding<P>::accumulators;
-    static constexpr auto largest_factor_first = [] {
-        struct {
-            std::size_t index[accumulators];
-            constexpr std::size_t operator[](std::size_t k) const { return index[k]; }
-        } order{};
-        for (std::size_t a = 0; a < accumulators; ++a) order.index[a] = a;
-        for (std::size_t a = 1; a < accumulators; ++a) {  // insertion sort, stable
-            for (std::size_t b = a; b > 0 && decoding<P>::shift[order.index[b - 1]] < decoding<P>::shift[order.index[b]]; --b) {
-                const std::size_t moved = order.index[b];
-                order.index[b] = order.index[b - 1];
-                order.index[b - 1] = moved;
-            }
-        }
-        for (std::size_t a = 0; a < accumulators; ++a) {
-            if (decoding<P>::shift[a] % 2 != 0) throw "fold_order: a factor is not a power of 4";
-        }
-        return order;
-    }();
-};
+inline constexpr int top_shift = [] {
+    int top = 0;
+    for (const int s : decoding<P>::shift) top = s > top ? s : top;
+    return top;
+}();
+
+/// Whether every factor of P's accumulators is a power of 4 (the fold shifts 2 bits at a time).
+template <class P>
+inline constexpr bool factors_are_powers_of_4 = [] {
+    for (const int s : decoding<P>::shift) {
+        if (s < 0 || s % 2 != 0) return false;
+    }
+    return true;
+}();
 
 /// One chunk (ops::width bytes of each of R rows) against T tokens.
 template <class P, std::size_t R, std::size_t T, bool Partial>
@@ -230,26 +222,28 @@ TERNARY_ALWAYS_INLINE void tile(const std::uint8_t* rows, std::size_t row_bytes,
         }
     }
     // Adds the accumulators, each divided by its factor 2^shift (exactly), to `total`, and
-    // clears them. By Horner's rule, largest factor first: the running sum is shifted down to
-    // the next factor before that accumulator is added, so each shift serves every accumulator
-    // above it (3 shifts for factors 64, 16, 4, 1 instead of 6). Exact: every accumulator of
+    // clears them. By Horner's rule, largest factor first: the running sum takes the
+    // accumulators of each factor in turn and is shifted down 2 bits between factors, so each
+    // shift serves every accumulator above it (3 shifts for factors 64, 16, 4, 1, 1 instead of
+    // 6; the adds of zero and the empty factors compile away). Exact: every accumulator of
     // factor 2^s is a multiple of 2^s, so the running sum is a multiple of the factor it is
     // shifted down from. A shift is a whole cycle per vector on the 512-bit machines, and with
     // short rows (K = 2560: 8 vectors of base3_window) the fold is a tenth of a tile's work.
+    static_assert(factors_are_powers_of_4<P>);
     const auto fold = [&] {
-        constexpr auto& order = fold_order<P>::largest_factor_first;
-        constexpr auto& shift = decoding<P>::shift;
         TERNARY_UNROLL
         for (std::size_t r = 0; r < R; ++r) {
             TERNARY_UNROLL
             for (std::size_t t = 0; t < T; ++t) {
-                typename ops::acc sum = acc[r][t][order[0]];
+                typename ops::acc sum = ops::zero();
                 TERNARY_UNROLL
-                for (std::size_t k = 1; k < A; ++k) {
-                    for (int s = shift[order[k]]; s < shift[order[k - 1]]; s += 2) sum = ops::shift_right2(sum);
-                    sum = ops::add(sum, acc[r][t][order[k]]);
+                for (int level = top_shift<P>; level >= 0; level -= 2) {
+                    TERNARY_UNROLL
+                    for (std::size_t a = 0; a < A; ++a) {
+                        if (decoding<P>::shift[a] == level) sum = ops::add(sum, acc[r][t][a]);
+                    }
+                    if (level > 0) sum = ops::shift_right2(sum);
                 }
-                for (int s = 0; s < shift[order[A - 1]]; s += 2) sum = ops::shift_right2(sum);
                 total[r][t] = ops::add(total[r][t], sum);
                 TERNARY_UNROLL
                 for (std::size_t a = 0; a < A; ++a) acc[r][t][a] = ops::zero();
