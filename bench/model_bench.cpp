@@ -188,10 +188,17 @@ std::vector<double> gemv_reps(std::size_t reps) {
     return us;
 }
 
+/// The default pool's sharing and the threads it uses at the moment, as JSON fields.
+std::string pool_state() {
+    const ternary::thread_pool& pool = ternary::default_pool();
+    return std::string("\"sharing\":\"") + (pool.sharing() == ternary::core_sharing::adaptive ? "adaptive" : "fixed") +
+           "\",\"threads_in_use\":" + std::to_string(pool.active_threads());
+}
+
 void report_gemv(std::size_t threads, bool contended, const std::vector<double>& us) {
-    std::printf("{\"phase\":\"gemv\",\"m\":4096,\"k\":4096,\"threads\":%zu,\"contended\":%s,\"reps\":%zu,"
+    std::printf("{\"phase\":\"gemv\",\"m\":4096,\"k\":4096,\"threads\":%zu,%s,\"contended\":%s,\"reps\":%zu,"
                 "\"us_median\":%.1f,\"us_p90\":%.1f,\"us_best\":%.1f,\"us_worst\":%.1f}\n",
-                threads, contended ? "true" : "false", us.size(), median(us), quantile(us, 0.9),
+                threads, pool_state().c_str(), contended ? "true" : "false", us.size(), median(us), quantile(us, 0.9),
                 *std::min_element(us.begin(), us.end()), *std::max_element(us.begin(), us.end()));
     std::fflush(stdout);
 }
@@ -205,10 +212,10 @@ void run(Model& model, const options& o, std::string_view name) {
     const std::string head = model.has_int8_head() ? "int8" : "stored";
     const std::string_view layers = ternary::bitnet::linear_kind<std::remove_cvref_t<decltype(model.weights().layers[0].wq)>>;
     const auto report_decode = [&](std::size_t threads, bool contended, double tps, double gbps) {
-        std::printf("{\"phase\":\"decode\",\"model\":\"%.*s\",\"layers\":\"%s\",\"head\":\"%s\",\"threads\":%zu,\"contended\":%s,"
+        std::printf("{\"phase\":\"decode\",\"model\":\"%.*s\",\"layers\":\"%s\",\"head\":\"%s\",\"threads\":%zu,%s,\"contended\":%s,"
                     "\"tokens\":%zu,\"tokens_per_s\":%.2f,\"bytes_per_token\":%zu,\"read_gbps\":%.1f,\"bw_fraction\":%.3f}\n",
-                    static_cast<int>(name.size()), name.data(), layers.data(), head.c_str(), threads, contended ? "true" : "false",
-                    decoded, tps, bytes, gbps, static_cast<double>(bytes) * tps / (gbps * 1e9));
+                    static_cast<int>(name.size()), name.data(), layers.data(), head.c_str(), threads, pool_state().c_str(),
+                    contended ? "true" : "false", decoded, tps, bytes, gbps, static_cast<double>(bytes) * tps / (gbps * 1e9));
         std::fflush(stdout);
     };
     double decode_1t = 0.0;
@@ -239,17 +246,23 @@ void run(Model& model, const options& o, std::string_view name) {
             std::fflush(stdout);
         }
     }
-    // A core taken by another process.
-    ternary::set_threads(2);
+    // A core taken by another process: the pool as it comes (adaptive), then with both its
+    // threads kept at work (fixed), for comparison.
+    double contended_tps[2] = {};
     {
         const competitor busy;
         const double gbps = bench::read_bandwidth(2);
-        const double tps = decode_tokens_per_s(model, decoded);
-        report_decode(2, true, tps, gbps);
-        std::printf("{\"phase\":\"contention\",\"contended_2t_decode_vs_1t\":%.3f}\n",
-                    decode_1t > 0 ? tps / decode_1t : 0.0);
-        std::fflush(stdout);
+        for (const auto sharing : {ternary::core_sharing::adaptive, ternary::core_sharing::fixed}) {
+            ternary::set_threads(2, sharing);
+            const double tps = decode_tokens_per_s(model, decoded);
+            report_decode(2, true, tps, gbps);
+            contended_tps[sharing == ternary::core_sharing::fixed ? 1 : 0] = tps;
+        }
     }
+    ternary::set_threads(2);
+    std::printf("{\"phase\":\"contention\",\"contended_2t_decode_vs_1t\":%.3f,\"fixed_contended_2t_decode_vs_1t\":%.3f}\n",
+                decode_1t > 0 ? contended_tps[0] / decode_1t : 0.0, decode_1t > 0 ? contended_tps[1] / decode_1t : 0.0);
+    std::fflush(stdout);
 }
 
 /// The packing of a model's ternary layers.
@@ -360,13 +373,22 @@ void gemv_contention(const options& o) {
         if (threads == 1) single = us;
         report_gemv(threads, false, us);
     }
+    std::vector<double> contended[2];
+    {
+        const competitor busy;
+        for (const auto sharing : {ternary::core_sharing::adaptive, ternary::core_sharing::fixed}) {
+            ternary::set_threads(2, sharing);
+            auto& us = contended[sharing == ternary::core_sharing::fixed ? 1 : 0];
+            us = gemv_reps(reps);
+            report_gemv(2, true, us);
+        }
+    }
     ternary::set_threads(2);
-    const competitor busy;
-    const auto us = gemv_reps(reps);
-    report_gemv(2, true, us);
     std::printf("{\"phase\":\"contention\",\"contended_2t_gemv_p90_vs_median\":%.3f,"
-                "\"contended_2t_gemv_p90_vs_1t_median\":%.3f}\n",
-                quantile(us, 0.9) / median(us), quantile(us, 0.9) / median(single));
+                "\"contended_2t_gemv_p90_vs_1t_median\":%.3f,\"fixed_contended_2t_gemv_p90_vs_median\":%.3f,"
+                "\"fixed_contended_2t_gemv_p90_vs_1t_median\":%.3f}\n",
+                quantile(contended[0], 0.9) / median(contended[0]), quantile(contended[0], 0.9) / median(single),
+                quantile(contended[1], 0.9) / median(contended[1]), quantile(contended[1], 0.9) / median(single));
     std::fflush(stdout);
 }
 

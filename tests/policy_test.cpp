@@ -4,6 +4,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -254,6 +257,25 @@ TEST_CASE("results are bit-identical for any number of threads") {
     }
     ternary::set_threads(original);
     CHECK_THROWS_AS(ternary::set_threads(0), ternary::error);
+    // Sharing: as TERNARY_CORE_SHARING says (tests/main.cpp sets "fixed"), unless given.
+    ternary::set_threads(2, ternary::core_sharing::adaptive);
+    CHECK(ternary::default_pool().sharing() == ternary::core_sharing::adaptive);
+    const char* const set_before = std::getenv("TERNARY_CORE_SHARING");
+    const std::string before = set_before != nullptr ? set_before : "";
+    setenv("TERNARY_CORE_SHARING", "adaptive", 1);
+    ternary::set_threads(2);
+    CHECK(ternary::default_pool().sharing() == ternary::core_sharing::adaptive);
+    setenv("TERNARY_CORE_SHARING", "sometimes", 1);
+    CHECK_THROWS_WITH_AS(ternary::set_threads(2), doctest::Contains("TERNARY_CORE_SHARING"), ternary::error);
+    setenv("TERNARY_CORE_SHARING", "fixed", 1);
+    ternary::set_threads(2);
+    CHECK(ternary::default_pool().sharing() == ternary::core_sharing::fixed);
+    if (set_before != nullptr) {
+        setenv("TERNARY_CORE_SHARING", before.c_str(), 1);
+    } else {
+        unsetenv("TERNARY_CORE_SHARING");
+    }
+    ternary::set_threads(original);
 }
 
 TEST_CASE("the thread pool runs every task once, rethrows failures and allows nesting") {
@@ -331,6 +353,106 @@ TEST_CASE("the thread pool under sleeping workers and racing callers") {
         short_lived.run(2, [&](std::size_t) { ++total; });
     }
     CHECK(total == 30 + 2 * 200 * 8 + 600);
+}
+
+TEST_CASE("the host's runnable threads are read from /proc/loadavg's fourth field") {
+    using ternary::detail::parse_loadavg_runnable;
+    CHECK(parse_loadavg_runnable("0.52 0.58 0.59 3/812 40123\n") == std::optional<std::size_t>(3));
+    CHECK(parse_loadavg_runnable("12.00 9.50 7.25 17/1203 99") == std::optional<std::size_t>(17));
+    for (const char* bad : {"", "0.52 0.58 0.59", "0.52 0.58 0.59 ", "0.52 0.58 0.59 /812", "0.52 0.58 0.59 x/812",
+                            "0.52 0.58 0.59 3", "0.52 0.58 0.59 3 812", "0.52 0.58 0.59 12345678901234/5"}) {
+        CAPTURE(bad);
+        CHECK(!parse_loadavg_runnable(bad));
+    }
+#if defined(__linux__)
+    const auto load = ternary::current_host_load();
+    REQUIRE(load);
+    CHECK(load->cores == std::thread::hardware_concurrency());
+    CHECK(load->runnable >= 1);  // the reading thread itself
+#endif
+}
+
+namespace {
+// The host an adaptive pool sees in the test below: two cores, and as many runnable threads as
+// the test says (the pool's own included, as in /proc/loadavg).
+std::atomic<std::size_t> fake_runnable{0};
+std::optional<ternary::host_load> fake_host_load() { return ternary::host_load{2, fake_runnable.load()}; }
+}  // namespace
+
+TEST_CASE("an adaptive pool uses only the cores other programs leave free, and every task still runs once") {
+    // Calls about every 3 ms until the pool uses `wanted` threads (at most 2 s). Each call's
+    // tasks must all run once; returns the threads that ran tasks in the last call.
+    const auto settle = [](ternary::thread_pool& pool, std::size_t wanted) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        std::set<std::thread::id> runners;
+        bool every_task_once = true;
+        do {
+            std::this_thread::sleep_for(std::chrono::milliseconds(3));
+            std::vector<std::atomic<int>> hits(16);
+            std::mutex runners_mutex;
+            runners.clear();
+            pool.run(hits.size(), [&](std::size_t task) {
+                hits[task].fetch_add(1);
+                std::lock_guard<std::mutex> lock(runners_mutex);
+                runners.insert(std::this_thread::get_id());
+            });
+            for (auto& h : hits) every_task_once = every_task_once && h.load() == 1;
+        } while (pool.active_threads() != wanted && std::chrono::steady_clock::now() < deadline);
+        CHECK(every_task_once);
+        CHECK(pool.active_threads() == wanted);
+        return runners;
+    };
+    for (std::size_t threads : {2u, 3u}) {
+        CAPTURE(threads);
+        fake_runnable = 1;  // an idle host: only the caller runs
+        ternary::thread_pool pool(threads, ternary::core_sharing::adaptive, &fake_host_load);
+        CHECK(pool.active_threads() == threads);
+        // Another program's thread on top of all of ours: at most one core is free.
+        fake_runnable = threads + 1;
+        settle(pool, 1);
+        // Short calls then run on the caller alone (a call the host holds up for over a
+        // millisecond may still get help: hence "at least one of 20").
+        bool caller_alone = false;
+        for (int round = 0; round < 20; ++round) {
+            caller_alone = caller_alone || settle(pool, 1) == std::set<std::thread::id>{std::this_thread::get_id()};
+        }
+        CHECK(caller_alone);
+        // A long call gets help from the parked workers once it has run a while.
+        const auto caller = std::this_thread::get_id();
+        std::atomic<bool> helped{false};
+        pool.run(1000, [&](std::size_t) {  // at most 1 s without help
+            if (std::this_thread::get_id() != caller) helped = true;
+            if (!helped) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        });
+        CHECK(helped);
+        CHECK(pool.active_threads() == 1);
+        // Nested calls still run (inline) while the pool uses one thread.
+        std::atomic<int> inner{0};
+        pool.run(3, [&](std::size_t) { pool.run(3, [&](std::size_t) { ++inner; }); });
+        CHECK(inner == 9);
+        // The other program is gone: the pool uses both cores again (it has no more threads than 2).
+        fake_runnable = 1;
+        settle(pool, 2);
+        // And a worker takes tasks again: slow tasks, so the caller cannot take them all.
+        bool worker_ran = false;
+        for (int round = 0; round < 100 && !worker_ran; ++round) {
+            std::atomic<bool> other{false};
+            pool.run(8, [&](std::size_t) {
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+                if (std::this_thread::get_id() != caller) other = true;
+            });
+            worker_ran = other.load();
+        }
+        CHECK(worker_ran);
+    }
+    // A fixed pool ignores the host.
+    fake_runnable = 10;
+    ternary::thread_pool fixed(2, ternary::core_sharing::fixed, &fake_host_load);
+    for (int round = 0; round < 10; ++round) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        fixed.run(4, [](std::size_t) {});
+    }
+    CHECK(fixed.active_threads() == 2);
 }
 
 TEST_CASE_TEMPLATE("GEMM over several row blocks with a remainder of tokens", P, two_bit, base3, base3_window) {
