@@ -1,9 +1,11 @@
 // ternary-model-bench: a whole model's speed, end to end, against the limits measured in the
 // same run: prefill against the speed of the very GEMMs it runs (its linears over a batch of
 // the same tokens, alone), decode against the machine's read bandwidth (a decoded token reads
-// every weight once). Then the same 2-thread decode, and a 2-thread 4096 x 4096 GEMV, while a
-// busy-looping process of normal priority (started and stopped here) takes a core, as on a
-// laptop or a shared server. One JSON object per line.
+// every weight once). Then the same 2-thread decode (and without --quick a 64-token prefill), and
+// a 2-thread 4096 x 4096 GEMV, while a busy-looping process of normal priority (started and
+// stopped here) takes a core, as on a laptop or a shared server: once with the pool as it comes
+// (core_sharing::adaptive, thread_pool.hpp) and once with both threads kept at work (fixed).
+// One JSON object per line.
 //
 // Default model: the BitNet b1.58 2B4T shapes with random weights, built in memory, with the
 // int8 head (--f16-head keeps the f16 one). --model FILE loads any checkpoint instead.
@@ -218,6 +220,12 @@ void run(Model& model, const options& o, std::string_view name) {
                     contended ? "true" : "false", decoded, tps, bytes, gbps, static_cast<double>(bytes) * tps / (gbps * 1e9));
         std::fflush(stdout);
     };
+    const auto report_prefill = [&](std::size_t threads, bool contended, std::size_t n, double tps) {
+        std::printf("{\"phase\":\"prefill\",\"model\":\"%.*s\",\"layers\":\"%s\",\"threads\":%zu,%s,\"contended\":%s,"
+                    "\"tokens\":%zu,\"tokens_per_s\":%.2f",
+                    static_cast<int>(name.size()), name.data(), layers.data(), threads, pool_state().c_str(),
+                    contended ? "true" : "false", n, tps);
+    };
     double decode_1t = 0.0;
     for (std::size_t threads : {1u, 2u}) {
         ternary::set_threads(threads);
@@ -233,9 +241,7 @@ void run(Model& model, const options& o, std::string_view name) {
             if (n > model.config().seq_len) continue;
             const int rounds = n > 64 ? 2 : 3;  // the first pass of a length also sizes the run buffers
             const double prefill = prefill_tokens_per_s(model, n, rounds);
-            std::printf("{\"phase\":\"prefill\",\"model\":\"%.*s\",\"layers\":\"%s\",\"threads\":%zu,\"contended\":false,"
-                        "\"tokens\":%zu,\"tokens_per_s\":%.2f",
-                        static_cast<int>(name.size()), name.data(), layers.data(), threads, n, prefill);
+            report_prefill(threads, false, n, prefill);
             if constexpr (ternary_layers) {
                 const double gemm = gemm_seconds(model, 64);
                 const double bound = 64.0 / gemm;
@@ -257,6 +263,11 @@ void run(Model& model, const options& o, std::string_view name) {
             const double tps = decode_tokens_per_s(model, decoded);
             report_decode(2, true, tps, gbps);
             contended_tps[sharing == ternary::core_sharing::fixed ? 1 : 0] = tps;
+            if (!o.quick && model.config().seq_len >= 64) {  // a prompt: long calls, where parked workers help
+                report_prefill(2, true, 64, prefill_tokens_per_s(model, 64, 3));
+                std::printf("}\n");
+                std::fflush(stdout);
+            }
         }
     }
     ternary::set_threads(2);
@@ -425,7 +436,8 @@ int main(int argc, char** argv) {
                          "                   base3_window or auto (default: as the programs choose)\n"
                          "Prints one JSON object per line: decode and prefill at 1 and 2 threads (tokens_per_s,\n"
                          "bytes_per_token, read_gbps, bw_fraction; gemm_bound_tokens_per_s, gemm_fraction), the\n"
-                         "same decode and a 4096 x 4096 GEMV with a busy process on one core (contended: true);\n"
+                         "same decode (and a 64-token prefill without --quick) and a 4096 x 4096 GEMV with a\n"
+                         "busy process on one core (contended: true; the pool adaptive, then fixed: \"sharing\");\n"
                          "for ternary layers, decode and prefill with them in two_bit, base3 and base3_window, in\n"
                          "turn (phase packing: base3_vs_two_bit, base3_window_vs_two_bit); decode with the head\n"
                          "in int8, Q6_K and Q4_K, alternated (phase heads: q6_k_vs_int8, q4_k_vs_int8).\n");
