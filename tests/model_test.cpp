@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -373,6 +374,26 @@ void check_draws(const std::vector<float>& logits, const sampler_options& o, std
 }
 
 }  // namespace
+
+TEST_CASE("the gated FFN product gives the bits of activate(gate) * up, special values included") {
+    using ternary::bitnet::ffn_activation;
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> gate{0.0f, -0.0f, 1.5f, -2.25f, nan, -nan, inf, -inf, 1e-30f, -1e-30f, 3e19f, 7.0f, -7.0f};
+    std::vector<float> up{-1.0f, -3.0f, -0.5f, 2.0f, 1.0f, -1.0f, 0.0f, -2.0f, 1e30f, -1e30f, 1.0f, nan, -0.0f};
+    const auto random = test::random_floats(1000);  // and a long stretch with a tail of 3
+    for (std::size_t i = 0; i + 1 < random.size(); i += 2) {
+        gate.push_back(random[i] * 4.0f);
+        up.push_back(random[i + 1]);
+    }
+    gate.resize(gate.size() / 4 * 4 + 3);
+    up.resize(gate.size());
+    for (const auto activation : {ffn_activation::relu_squared, ffn_activation::silu}) {
+        std::vector<float> expected(gate.size()), actual = gate;
+        for (std::size_t i = 0; i < gate.size(); ++i) expected[i] = ternary::bitnet::activate(gate[i], activation) * up[i];
+        ternary::bitnet::gate_times_up(actual, up, activation);
+        CHECK(std::memcmp(expected.data(), actual.data(), expected.size() * sizeof(float)) == 0);
+    }
+}
 
 TEST_CASE("sampler: draws follow softmax(logits / T) restricted by top-k and top-p") {
     const std::vector<float> logits = {0.5f, 2.0f, -1.0f, 1.5f, 1.5f, 0.0f, 3.0f, -0.5f};

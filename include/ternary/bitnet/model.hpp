@@ -281,7 +281,7 @@ private:
             forward_shared(n2, work.linear, shared_output<Linear>{w.w_gate, gate}, shared_output<Linear>{w.w_up, up});
             for_tokens(n, c.hidden_dim, [&](std::size_t t) {
                 const std::span<float> g = row(gate, t), u = row(up, t);
-                for (std::size_t i = 0; i < c.hidden_dim; ++i) g[i] = activate(g[i], c.activation) * u[i];
+                gate_times_up(g, u, c.activation);
                 if (c.sub_norms) rms_norm(g, g, w.ffn_sub_norm, c.norm_eps);
             });
             w.w_down.forward(projected, gate, work.linear);

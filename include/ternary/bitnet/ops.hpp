@@ -7,6 +7,10 @@
 #include <cstddef>
 #include <span>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "../config.hpp"
 #include "config.hpp"
 
@@ -65,6 +69,29 @@ inline void softmax(std::span<float> x) {
 inline float activate(float z, ffn_activation activation) {
     if (activation == ffn_activation::silu) return z * (1.0f / (1.0f + std::exp(-z)));
     return z > 0.0f ? z * z : 0.0f;
+}
+
+/// gate[i] = activate(gate[i]) * up[i], the gated FFN's product. relu^2's loop is written with
+/// SSE where there is SSE: the compiler keeps the compare of `z > 0 ? z : 0` as a branch
+/// (it may trap, and floating-point traps are on by default), and that scalar loop was 3% of a
+/// 2-thread decode step, run by one thread while the other waited. maxps(z, 0) is exactly
+/// `z > 0 ? z : 0` (NaN and -0 give +0), so the bits are the same.
+inline void gate_times_up(std::span<float> gate, std::span<const float> up, ffn_activation activation) {
+    std::size_t i = 0;
+    if (activation == ffn_activation::silu) {
+        for (; i < gate.size(); ++i) gate[i] = activate(gate[i], ffn_activation::silu) * up[i];
+        return;
+    }
+#if defined(__SSE2__)
+    for (; i + 4 <= gate.size(); i += 4) {
+        const __m128 relu = _mm_max_ps(_mm_loadu_ps(&gate[i]), _mm_setzero_ps());
+        _mm_storeu_ps(&gate[i], _mm_mul_ps(_mm_mul_ps(relu, relu), _mm_loadu_ps(&up[i])));
+    }
+#endif
+    for (; i < gate.size(); ++i) {
+        const float relu = gate[i] > 0.0f ? gate[i] : 0.0f;
+        gate[i] = relu * relu * up[i];
+    }
 }
 
 }  // namespace ternary::inline TERNARY_ABI::bitnet
