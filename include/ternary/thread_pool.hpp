@@ -16,7 +16,9 @@
 // threads is off its core stalls the rest (the caller most of all, which issues every product).
 // So every few milliseconds the caller reads how many threads the host has runnable
 // (host_load.hpp), subtracts its own, and parks the workers beyond the free cores until the
-// other program is gone. Fewer threads never change a result (above).
+// other program is gone. A call that runs long (a prompt's GEMMs) still wakes them to help:
+// over milliseconds, every thread the host will run gains. Fewer threads never change a
+// result (above).
 
 #include <algorithm>
 #include <atomic>
