@@ -190,6 +190,9 @@ std::vector<double> gemv_reps(std::size_t reps) {
     return us;
 }
 
+/// The contended runs' pools, in order: as the programs get it, then with both threads kept.
+constexpr ternary::core_sharing contended_sharing[2] = {ternary::core_sharing::adaptive, ternary::core_sharing::fixed};
+
 /// The default pool's sharing and the threads it uses at the moment, as JSON fields.
 std::string pool_state() {
     const ternary::thread_pool& pool = ternary::default_pool();
@@ -258,11 +261,10 @@ void run(Model& model, const options& o, std::string_view name) {
     {
         const competitor busy;
         const double gbps = bench::read_bandwidth(2);
-        for (const auto sharing : {ternary::core_sharing::adaptive, ternary::core_sharing::fixed}) {
-            ternary::set_threads(2, sharing);
-            const double tps = decode_tokens_per_s(model, decoded);
-            report_decode(2, true, tps, gbps);
-            contended_tps[sharing == ternary::core_sharing::fixed ? 1 : 0] = tps;
+        for (std::size_t s = 0; s < 2; ++s) {
+            ternary::set_threads(2, contended_sharing[s]);
+            contended_tps[s] = decode_tokens_per_s(model, decoded);
+            report_decode(2, true, contended_tps[s], gbps);
             if (!o.quick && model.config().seq_len >= 64) {  // a prompt: long calls, where parked workers help
                 report_prefill(2, true, 64, prefill_tokens_per_s(model, 64, 3));
                 std::printf("}\n");
@@ -387,11 +389,10 @@ void gemv_contention(const options& o) {
     std::vector<double> contended[2];
     {
         const competitor busy;
-        for (const auto sharing : {ternary::core_sharing::adaptive, ternary::core_sharing::fixed}) {
-            ternary::set_threads(2, sharing);
-            auto& us = contended[sharing == ternary::core_sharing::fixed ? 1 : 0];
-            us = gemv_reps(reps);
-            report_gemv(2, true, us);
+        for (std::size_t s = 0; s < 2; ++s) {
+            ternary::set_threads(2, contended_sharing[s]);
+            contended[s] = gemv_reps(reps);
+            report_gemv(2, true, contended[s]);
         }
     }
     ternary::set_threads(2);

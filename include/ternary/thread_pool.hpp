@@ -93,7 +93,7 @@ public:
         done_.store(0);
         caller_waiting_.store(false);
         publish(claims);
-        claim_as_caller();
+        claim_all(work_.load(), /*as_caller=*/true);
         // The tasks other threads claimed: spin a little (they end about when ours did), then
         // sleep, which also frees this core for a worker the host had put aside.
         const auto deadline = std::chrono::steady_clock::now() + caller_spin;
@@ -249,32 +249,22 @@ private:
     }
 
     /// Claims and runs tasks of the call whose claim word was `word` until none is left;
-    /// returns the last claim word seen.
-    std::uint64_t claim_all(std::uint64_t word) {
+    /// returns the last claim word seen. The caller (`as_caller`) also wakes the parked workers
+    /// to help once its call has run help_after with claims left.
+    std::uint64_t claim_all(std::uint64_t word, bool as_caller = false) {
+        const auto start = as_caller ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        bool may_ask_for_help = as_caller;
         while (next_of(word) < claims_of(word)) {
             if (!work_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel)) continue;
             run_claim(static_cast<std::size_t>(next_of(word)), static_cast<std::uint32_t>(claims_of(word)));
-            word = work_.load(std::memory_order_acquire);
-        }
-        return word;
-    }
-
-    /// claim_all for the caller: once a call has run help_after with claims left, parked
-    /// workers are woken to help with it (see help_after).
-    void claim_as_caller() {
-        const auto start = std::chrono::steady_clock::now();
-        bool asked = false;
-        std::uint64_t word = work_.load(std::memory_order_acquire);
-        while (next_of(word) < claims_of(word)) {
-            if (!work_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel)) continue;
-            run_claim(static_cast<std::size_t>(next_of(word)), static_cast<std::uint32_t>(claims_of(word)));
-            if (!asked && parked_.load() > 0 && std::chrono::steady_clock::now() - start > help_after) {
-                asked = true;
+            if (may_ask_for_help && parked_.load() > 0 && std::chrono::steady_clock::now() - start > help_after) {
+                may_ask_for_help = false;
                 help_requests_.fetch_add(1);
                 wake_parked();
             }
             word = work_.load(std::memory_order_acquire);
         }
+        return word;
     }
 
     void run_claim(std::size_t claim, std::uint32_t claims) {
