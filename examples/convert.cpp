@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include <unistd.h>
+
 #include <ternary/bitnet/random_model.hpp>
 #include <ternary/io/gguf_save.hpp>
 #include <ternary/io/load.hpp>
@@ -52,8 +54,14 @@ const char* usage =
     std::exit(1);
 }
 
-/// A progress bar on stderr, redrawn in place.
+/// A progress bar on stderr, redrawn in place on a terminal; elsewhere (a log file, a pipe)
+/// only the final count, one line, instead of a line of every redraw.
 void progress(std::size_t done, std::size_t total, const char* what) {
+    static const bool terminal = isatty(STDERR_FILENO) != 0;
+    if (!terminal) {
+        if (done == total) std::fprintf(stderr, "%s: %zu/%zu\n", what, done, total);
+        return;
+    }
     constexpr std::size_t width = 40;
     const std::size_t filled = total == 0 ? width : done * width / total;
     std::fprintf(stderr, "\r%-8s [%s%s] %zu/%zu", what, std::string(filled, '#').c_str(),
