@@ -403,6 +403,53 @@ TEST_CASE("the gated FFN product gives the bits of activate(gate) * up, special 
     }
 }
 
+TEST_CASE("softmax: terms far below the max skip exp and keep the bits of exp for every term") {
+    // The reference: std::exp for every term, as softmax was written before the shortcut.
+    const auto reference = [](std::vector<float> x) {
+        float max = x[0];
+        for (float v : x) max = v > max ? v : max;
+        float sum = 0.0f;
+        for (float& v : x) {
+            v = std::exp(v - max);
+            sum += v;
+        }
+        for (float& v : x) v /= sum;
+        return x;
+    };
+    // Every float from 0 down to -120 below the max, around the threshold in steps of one ulp;
+    // then random rows as in long contexts (scores spread over hundreds).
+    const float threshold = ternary::bitnet::exp_underflows_below;
+    std::vector<std::vector<float>> rows;
+    std::vector<float> edge = {0.0f};
+    std::size_t step = 0;
+    for (float v = threshold - 2.0f; v < threshold + 2.0f; v = std::nextafter(v, 0.0f), ++step) {
+        if (step % 97 == 0 || std::fabs(v - threshold) < 1e-4f) edge.push_back(v);
+    }
+    for (const float v : {-87.0f, -87.34f, -88.0f, -100.0f, -103.97208f, -103.972084f, -103.9721f, -104.0f,
+                          -104.00001f, -120.0f, -1e30f, -std::numeric_limits<float>::infinity()})
+        edge.push_back(v);
+    rows.push_back(edge);
+    auto& rng = test::rng();
+    for (const float spread : {1.0f, 30.0f, 300.0f}) {
+        std::normal_distribution<float> normal(0.0f, spread);
+        std::vector<float> row(1900);
+        for (auto& v : row) v = normal(rng);
+        rows.push_back(row);
+    }
+    std::size_t below = 0;
+    for (const auto& row : rows) {
+        const std::vector<float> expected = reference(row);
+        std::vector<float> actual = row;
+        ternary::bitnet::softmax(actual);
+        float max = row[0];
+        for (float v : row) max = v > max ? v : max;
+        for (float v : row) below += v - max < threshold;
+        CHECK(std::memcmp(expected.data(), actual.data(), expected.size() * sizeof(float)) == 0);
+    }
+    CHECK(below > 1000);  // the shortcut was taken
+    CHECK(std::exp(threshold) == 0.0f);
+}
+
 TEST_CASE("sampler: draws follow softmax(logits / T) restricted by top-k and top-p") {
     const std::vector<float> logits = {0.5f, 2.0f, -1.0f, 1.5f, 1.5f, 0.0f, 3.0f, -0.5f};
     check_draws(logits, {.temperature = 0.8f, .top_k = 0, .top_p = 1.0f, .seed = 1}, 200000);
