@@ -149,16 +149,24 @@ double prefill_tokens_per_s(Model& model, std::size_t n, int rounds) {
     return best;
 }
 
-/// Decode speed: `n` tokens one at a time after a short prompt (fixed ids: no sampling).
+/// Decode speed: `n` tokens one at a time at positions `position` on, the model's cache
+/// holding the positions before (fixed ids: no sampling).
+template <class Model>
+double decode_from(Model& model, std::size_t n, std::size_t position) {
+    const auto ids = prompt_of(n, model.config().vocab_size);
+    model.forward(ids[0], position);  // warm: the first decode step sizes its buffers
+    const auto start = clock_type::now();
+    for (std::size_t i = 1; i < n; ++i) model.forward(ids[i], position + i);
+    return static_cast<double>(n - 1) / seconds_since(start);
+}
+
+/// Decode speed: `n` tokens one at a time after a prompt of 8 tokens, not timed.
 template <class Model>
 double decode_tokens_per_s(Model& model, std::size_t n) {
     const std::size_t prompt = 8;
-    const auto ids = prompt_of(prompt + n, model.config().vocab_size);
-    model.forward(std::span<const std::size_t>(ids.data(), prompt), 0);
-    model.forward(ids[prompt], prompt);  // warm: the first decode step sizes its buffers
-    const auto start = clock_type::now();
-    for (std::size_t i = 1; i < n; ++i) model.forward(ids[prompt + i], prompt + i);
-    return static_cast<double>(n - 1) / seconds_since(start);
+    const auto ids = prompt_of(prompt, model.config().vocab_size);
+    model.forward(std::span<const std::size_t>(ids), 0);
+    return decode_from(model, n, prompt);
 }
 
 /// A 4096 x 4096 two_bit GEMV repeated: per-call microseconds of `reps` repetitions of about
@@ -216,11 +224,18 @@ void run(Model& model, const options& o, std::string_view name) {
     const std::size_t decoded = o.quick ? 32 : 128;
     const std::string head = model.has_int8_head() ? "int8" : "stored";
     const std::string_view layers = ternary::bitnet::linear_kind<std::remove_cvref_t<decltype(model.weights().layers[0].wq)>>;
-    const auto report_decode = [&](std::size_t threads, bool contended, double tps, double gbps) {
+    // A decode line: `tokens` decoded after a prompt of `context`; kv_bytes, the keys and
+    // values each of them read (on average), count in bytes_per_token.
+    const auto report_decode = [&](std::size_t threads, bool contended, double tps, double gbps,
+                                   std::size_t tokens = 0, std::size_t context = 8, std::size_t kv_bytes = 0) {
+        if (tokens == 0) tokens = decoded;
+        const std::size_t read = bytes + kv_bytes;
         std::printf("{\"phase\":\"decode\",\"model\":\"%.*s\",\"layers\":\"%s\",\"head\":\"%s\",\"threads\":%zu,%s,\"contended\":%s,"
-                    "\"tokens\":%zu,\"tokens_per_s\":%.2f,\"bytes_per_token\":%zu,\"read_gbps\":%.1f,\"bw_fraction\":%.3f}\n",
+                    "\"context\":%zu,\"tokens\":%zu,\"tokens_per_s\":%.2f,\"bytes_per_token\":%zu,\"kv_bytes_per_token\":%zu,"
+                    "\"read_gbps\":%.1f,\"bw_fraction\":%.3f}\n",
                     static_cast<int>(name.size()), name.data(), layers.data(), head.c_str(), threads, pool_state().c_str(),
-                    contended ? "true" : "false", decoded, tps, bytes, gbps, static_cast<double>(bytes) * tps / (gbps * 1e9));
+                    contended ? "true" : "false", context, tokens, tps, read, kv_bytes, gbps,
+                    static_cast<double>(read) * tps / (gbps * 1e9));
         std::fflush(stdout);
     };
     const auto report_prefill = [&](std::size_t threads, bool contended, std::size_t n, double tps) {
@@ -228,6 +243,19 @@ void run(Model& model, const options& o, std::string_view name) {
                     "\"tokens\":%zu,\"tokens_per_s\":%.2f",
                     static_cast<int>(name.size()), name.data(), layers.data(), threads, pool_state().c_str(),
                     contended ? "true" : "false", n, tps);
+    };
+    // A 2-thread decode deep in a context, its cache holding `context` positions: each token
+    // also reads the keys and values of every earlier position (float: layers x 2 x kv_dim x
+    // 4 bytes a position), and attention grows with them.
+    const auto decode_in_context = [&](std::size_t context) {
+        const ternary::bitnet::model_config& c = model.config();
+        const std::size_t n = o.quick ? 16 : 64;
+        if (context + n > c.seq_len) return;
+        const double gbps_before = bench::read_bandwidth(2);
+        const double tps = decode_from(model, n, context);
+        const double gbps = (gbps_before + bench::read_bandwidth(2)) / 2;
+        const std::size_t kv_bytes = c.n_layers * 2 * c.kv_dim() * sizeof(float) * (context + n / 2);
+        report_decode(2, false, tps, gbps, n, context, kv_bytes);
     };
     double decode_1t = 0.0;
     for (std::size_t threads : {1u, 2u}) {
@@ -253,6 +281,15 @@ void run(Model& model, const options& o, std::string_view name) {
             }
             std::printf("}\n");
             std::fflush(stdout);
+            if (threads == 2 && n == 512) decode_in_context(n);  // the cache holds this prompt
+        }
+    }
+    if (!o.quick) {
+        const std::size_t context = 2048;
+        if (context + 64 <= model.config().seq_len) {
+            const auto prompt = prompt_of(context, model.config().vocab_size);
+            model.forward(std::span<const std::size_t>(prompt), 0);
+            decode_in_context(context);
         }
     }
     // A core taken by another process: the pool as it comes (adaptive), then with both its
@@ -436,8 +473,10 @@ int main(int argc, char** argv) {
                          "  --packing P      the ternary layers' packing in the main phases: two_bit, base3,\n"
                          "                   base3_window or auto (default: as the programs choose)\n"
                          "Prints one JSON object per line: decode and prefill at 1 and 2 threads (tokens_per_s,\n"
-                         "bytes_per_token, read_gbps, bw_fraction; gemm_bound_tokens_per_s, gemm_fraction), the\n"
-                         "same decode (and a 64-token prefill without --quick) and a 4096 x 4096 GEMV with a\n"
+                         "bytes_per_token, read_gbps, bw_fraction; gemm_bound_tokens_per_s, gemm_fraction), a\n"
+                         "2-thread decode after a prompt of 512 tokens (and of 2048 without --quick: context,\n"
+                         "kv_bytes_per_token, counted in bytes_per_token), the 8-token-prompt decode (and a\n"
+                         "64-token prefill without --quick) and a 4096 x 4096 GEMV with a\n"
                          "busy process on one core (contended: true; the pool adaptive, then fixed: \"sharing\");\n"
                          "for ternary layers, decode and prefill with them in two_bit, base3 and base3_window, in\n"
                          "turn (phase packing: base3_vs_two_bit, base3_window_vs_two_bit); decode with the head\n"
