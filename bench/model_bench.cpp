@@ -160,13 +160,15 @@ double decode_from(Model& model, std::size_t n, std::size_t position) {
     return static_cast<double>(n - 1) / seconds_since(start);
 }
 
-/// Decode speed: `n` tokens one at a time after a prompt of 8 tokens, not timed.
+/// The prompt before the decodes at a short context.
+constexpr std::size_t short_prompt = 8;
+
+/// Decode speed: `n` tokens one at a time after a prompt of short_prompt tokens, not timed.
 template <class Model>
 double decode_tokens_per_s(Model& model, std::size_t n) {
-    const std::size_t prompt = 8;
-    const auto ids = prompt_of(prompt, model.config().vocab_size);
+    const auto ids = prompt_of(short_prompt, model.config().vocab_size);
     model.forward(std::span<const std::size_t>(ids), 0);
-    return decode_from(model, n, prompt);
+    return decode_from(model, n, short_prompt);
 }
 
 /// A 4096 x 4096 two_bit GEMV repeated: per-call microseconds of `reps` repetitions of about
@@ -227,7 +229,7 @@ void run(Model& model, const options& o, std::string_view name) {
     // A decode line: `tokens` decoded after a prompt of `context`; kv_bytes, the keys and
     // values each of them read (on average), count in bytes_per_token.
     const auto report_decode = [&](std::size_t threads, bool contended, double tps, double gbps,
-                                   std::size_t tokens = 0, std::size_t context = 8, std::size_t kv_bytes = 0) {
+                                   std::size_t tokens = 0, std::size_t context = short_prompt, std::size_t kv_bytes = 0) {
         if (tokens == 0) tokens = decoded;
         const std::size_t read = bytes + kv_bytes;
         std::printf("{\"phase\":\"decode\",\"model\":\"%.*s\",\"layers\":\"%s\",\"head\":\"%s\",\"threads\":%zu,%s,\"contended\":%s,"
@@ -245,16 +247,17 @@ void run(Model& model, const options& o, std::string_view name) {
                     contended ? "true" : "false", n, tps);
     };
     // A 2-thread decode deep in a context, its cache holding `context` positions: each token
-    // also reads the keys and values of every earlier position (float: layers x 2 x kv_dim x
-    // 4 bytes a position), and attention grows with them.
+    // also reads the keys and values of every earlier position (a sequence's bytes a
+    // position), and attention grows with them.
+    const std::size_t in_context_tokens = o.quick ? 16 : 64;
+    const auto fits_in_context = [&](std::size_t context) { return context + in_context_tokens <= model.config().seq_len; };
     const auto decode_in_context = [&](std::size_t context) {
-        const ternary::bitnet::model_config& c = model.config();
-        const std::size_t n = o.quick ? 16 : 64;
-        if (context + n > c.seq_len) return;
+        if (!fits_in_context(context)) return;
+        const std::size_t n = in_context_tokens;
         const double gbps_before = bench::read_bandwidth(2);
         const double tps = decode_from(model, n, context);
         const double gbps = (gbps_before + bench::read_bandwidth(2)) / 2;
-        const std::size_t kv_bytes = c.n_layers * 2 * c.kv_dim() * sizeof(float) * (context + n / 2);
+        const std::size_t kv_bytes = ternary::bitnet::sequence(model.config()).bytes_per_position() * (context + n / 2);
         report_decode(2, false, tps, gbps, n, context, kv_bytes);
     };
     double decode_1t = 0.0;
@@ -286,7 +289,7 @@ void run(Model& model, const options& o, std::string_view name) {
     }
     if (!o.quick) {
         const std::size_t context = 2048;
-        if (context + 64 <= model.config().seq_len) {
+        if (fits_in_context(context)) {  // else the prompt would be wasted
             const auto prompt = prompt_of(context, model.config().vocab_size);
             model.forward(std::span<const std::size_t>(prompt), 0);
             decode_in_context(context);

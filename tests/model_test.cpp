@@ -416,8 +416,9 @@ TEST_CASE("softmax: terms far below the max skip exp and keep the bits of exp fo
         for (float& v : x) v /= sum;
         return x;
     };
-    // Every float from 0 down to -120 below the max, around the threshold in steps of one ulp;
-    // then random rows as in long contexts (scores spread over hundreds).
+    // One row with the max at 0: every 97th float within 2 of the threshold and every float
+    // within 1e-4 of it, then edges (where exp goes subnormal, where glibc's underflow begins,
+    // -inf); then random rows as in long contexts (scores spread over hundreds).
     const float threshold = ternary::bitnet::exp_underflows_below;
     std::vector<std::vector<float>> rows;
     std::vector<float> edge = {0.0f};
